@@ -1,0 +1,132 @@
+"""Tests for the procedural sign generator: real renders at small sizes, no mocks."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from synthsign_tui.procedural import DESIGNS, ProceduralGenerator, render
+
+SIGNS = ["stop", "warning-triangle", "warning-diamond"]
+
+
+def _bytes(image) -> bytes:
+    return image.tobytes()
+
+
+def test_designs_name_the_preset_classes_and_background():
+    assert {"stop", "warning-triangle", "warning-diamond", "none"} <= set(DESIGNS)
+    assert all(isinstance(text, str) and text for text in DESIGNS.values())
+
+
+@pytest.mark.parametrize("scene", [False, True])
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_same_seed_gives_identical_bytes(design, scene):
+    first, first_attrs = render([design], seed=7, height=48, width=64, scene=scene)
+    second, second_attrs = render([design], seed=7, height=48, width=64, scene=scene)
+    assert _bytes(first) == _bytes(second)
+    assert first_attrs == second_attrs
+
+
+def test_different_seeds_give_different_images():
+    images = {_bytes(render(SIGNS, seed=seed, height=32, width=32)[0]) for seed in range(12)}
+    assert len(images) == 12
+
+
+@pytest.mark.parametrize(("width", "height"), [(64, 64), (128, 128), (71, 33), (8, 8)])
+def test_output_is_rgb_of_exact_size(width, height):
+    for seed in range(6):
+        image, _ = render(list(DESIGNS), seed=seed, height=height, width=width)
+        assert image.mode == "RGB"
+        assert image.size == (width, height)
+
+
+def test_every_design_renders_with_flat_json_attributes_and_the_same_keys():
+    keys = None
+    for design in DESIGNS:
+        for scene in (False, True):
+            for seed in range(4):
+                _, attrs = render([design], seed=seed, height=40, width=40, scene=scene)
+                assert attrs["design"] == design
+                assert attrs["crop"] == "scene" if scene else attrs["crop"] in ("tight", "margin")
+                assert all(isinstance(value, str | int | float | bool) for value in attrs.values())
+                json.dumps(attrs)
+                keys = keys or set(attrs)
+                assert set(attrs) == keys
+
+
+def test_pick_from_several_designs_uses_them_all():
+    drawn = {render(list(DESIGNS), seed=seed, height=16, width=16)[1]["design"] for seed in range(40)}
+    assert drawn == set(DESIGNS)
+
+
+def test_unknown_design_raises_and_lists_the_valid_names():
+    with pytest.raises(ValueError, match="unknown design 'yield'") as error:
+        render(["stop", "yield"], seed=0, height=32, width=32)
+    assert all(name in str(error.value) for name in DESIGNS)
+
+
+def test_empty_draw_list_raises():
+    with pytest.raises(ValueError, match="at least one"):
+        render([], seed=0, height=32, width=32)
+
+
+def test_greyscale_images_have_equal_channels_and_often_red_heavy_weights():
+    greys = []
+    for seed in range(120):
+        image, attrs = render(["stop"], seed=seed, height=24, width=24)
+        pixels = np.asarray(image)
+        if attrs["greyscale"]:
+            greys.append(attrs["grey_red"])
+            assert np.array_equal(pixels[..., 0], pixels[..., 1])
+            assert np.array_equal(pixels[..., 1], pixels[..., 2])
+    assert len(greys) >= 10
+    assert sum(red > 0.5 for red in greys) >= len(greys) / 3
+
+
+def test_crops_come_tight_and_with_a_margin():
+    crops = [render(SIGNS, seed=seed, height=24, width=24)[1] for seed in range(30)]
+    assert {attrs["crop"] for attrs in crops} == {"tight", "margin"}
+    for attrs in crops:
+        if not attrs["distractor"]:
+            assert (0.85 if attrs["crop"] == "tight" else 0.55) < attrs["sign_fraction"] <= 1.1
+
+
+def test_scene_puts_a_small_sign_inside_the_frame():
+    for seed in range(6):
+        _, attrs = render(["stop"], seed=seed, height=240, width=320, scene=True)
+        assert 0.02 < attrs["sign_fraction"] <= 0.21
+        x0, y0, x1, y1 = map(int, attrs["sign_box"].split(","))
+        assert 0 <= x0 < x1 <= 320 and y1 > 0 and y0 < 240
+
+
+def test_none_draws_no_sign():
+    for scene in (False, True):
+        for seed in range(10):
+            _, attrs = render(["none"], seed=seed, height=48, width=48, scene=scene)
+            assert attrs["sign_fraction"] == 0.0
+            assert attrs["sign_box"] == ""
+            assert attrs["pictogram"] == ""
+
+
+def test_stop_ahead_diamond_is_drawn_as_a_warning():
+    pictograms = {
+        render(["warning-diamond"], seed=seed, height=16, width=16)[1]["pictogram"] for seed in range(60)
+    }
+    assert {"stop-ahead", "signal-ahead", "pedestrian"} <= pictograms
+
+
+def test_generator_renders_jobs_in_order_like_render():
+    generator = ProceduralGenerator(SimpleNamespace(height=36, width=52, model="ignored"))
+    jobs = [
+        SimpleNamespace(draw=["stop"], seed=3, attributes={}),
+        SimpleNamespace(draw=["warning-triangle", "none"], seed=4, attributes={"scene": True}),
+    ]
+    results = generator.generate(jobs)
+    assert [attrs["crop"] for _, attrs in results][1] == "scene"
+    for job, (image, attrs) in zip(jobs, results, strict=True):
+        expected, expected_attrs = render(job.draw, seed=job.seed, height=36, width=52, **job.attributes)
+        assert image.size == (52, 36)
+        assert _bytes(image) == _bytes(expected)
+        assert attrs == expected_attrs
