@@ -1,0 +1,530 @@
+"""Stage 2, train: fine-tune a torchvision ResNet18 on the generated images, one visible epoch at a time.
+
+The loop is the torchvision classification reference (`train_one_epoch`, `evaluate`) run through accelerate,
+so the same code runs on the CPU, one GPU or several. Each image is decoded and resized once into a uint8
+tensor cache keyed by its content hash (`run_dir/cache/`); augmentation works on those tensors, so an epoch
+costs only the network. Checkpoints carry their class names, input transform and config, and load with
+`torch.load(path, weights_only=True)`. Calling `train_stage` again on a run continues after its last
+finished epoch: every epoch draws its shuffle and augmentation from (seed, epoch), so a resumed run trains
+exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
+
+from synthsign_tui.config import resolve_path
+from synthsign_tui.engine import RunContext
+from synthsign_tui.errors import SynthSignError
+
+log = logging.getLogger(__name__)
+
+BACKGROUND = "_background"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STEP_FLUSH_SECONDS = 2.0
+CHECKPOINT_FORMAT = "synthsign-resnet18/1"
+
+
+# ---------------------------------------------------------------- images
+
+
+def derive_seed(*parts: int) -> int:
+    """A seed for one purpose (epoch, process, source) derived from the config seed, independent of the others."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMG_EXTENSIONS and not path.name.startswith(".")
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """An RGB uint8 tensor [3, H, W]; raises OSError or ValueError for a file that is not a readable image."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return v2.functional.pil_to_tensor(im.convert("RGB"))
+
+
+def fit_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize the shorter side to `size`, then centre-crop: the one input transform of training and evaluation."""
+    image = v2.functional.resize(image, [size], antialias=True)
+    return v2.functional.center_crop(image, [size, size])
+
+
+def normalize(batch: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 [N, 3, S, S] on any device -> normalised float32, channels_last (faster convolutions on CPU and GPU)."""
+    x = batch.float().div_(255)
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return x.sub_(m).div_(s).contiguous(memory_format=torch.channels_last)
+
+
+def eval_transform(meta: dict[str, Any]) -> v2.Compose:
+    """PIL image or uint8 tensor -> the normalised float tensor a checkpoint expects (its `meta` from load_checkpoint)."""
+    size = meta["image_size"]
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(size, antialias=True),
+            v2.CenterCrop(size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(meta["mean"], meta["std"]),
+        ]
+    )
+
+
+def class_folder_images(root: Path, classes: list[str], what: str) -> list[tuple[Path, int]]:
+    """(image, class index) for an ImageFolder whose subfolders are some of `classes`; other subfolders are errors."""
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [p.name for p in subdirs if p.name not in classes]
+    if unknown:
+        raise SynthSignError(
+            f"{what} {root} has subfolder(s) {unknown} that are not classes of this run: name each subfolder after "
+            f"one of {classes} (or use a flat folder of photos for predictions without accuracy)"
+        )
+    return [(path, classes.index(d.name)) for d in subdirs for path in sorted(d.rglob("*")) if is_image(path)]
+
+
+def cached_images(
+    paths: list[Path], size: int, cache_file: Path, ctx: RunContext | None = None
+) -> tuple[torch.Tensor, list[Path]]:
+    """uint8 [N, 3, size, size] for the readable `paths` (and the unreadable ones, skipped), decoding each once.
+
+    The cache file maps sha1(file bytes) to the resized tensor; it only grows, so a resumed or repeated run
+    decodes nothing it has seen. Memory: 150 KB per image at 224 px.
+    """
+    cached: dict[str, torch.Tensor] = {}
+    if cache_file.exists():
+        saved = torch.load(cache_file, weights_only=True)
+        cached = dict(zip(saved["keys"], saved["images"], strict=True))
+    keys = [hashlib.sha1(p.read_bytes()).hexdigest() for p in paths]
+    todo = sorted({k: p for k, p in zip(keys, paths, strict=True) if k not in cached}.items())
+    bad: set[str] = set()
+    last_report = 0.0
+    for i, (key, path) in enumerate(todo):
+        try:
+            cached[key] = fit_square(read_image(path), size)
+        except (OSError, ValueError) as exc:
+            bad.add(key)
+            log.warning("skipping unreadable image %s: %s", path, exc)
+        if ctx is not None:
+            ctx.check_cancel()
+            if time.time() - last_report > 0.5 or i + 1 == len(todo):
+                last_report = time.time()
+                ctx.emit("progress", stage="train", message=f"decoding images {i + 1}/{len(todo)}")
+    if len(todo) > len(bad):
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.tmp-{os.getpid()}")
+        torch.save({"keys": list(cached), "images": torch.stack(list(cached.values()))}, tmp)
+        os.replace(tmp, cache_file)
+    skipped = [p for k, p in zip(keys, paths, strict=True) if k in bad]
+    images = [cached[k] for k in keys if k not in bad]
+    return (torch.stack(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8)), skipped
+
+
+class TensorImages(Dataset):
+    """Cached uint8 images and their labels; `transform` augments one uint8 image (None: as cached)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform | None = None):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[i]
+        return (self.transform(image) if self.transform else image), self.labels[i]
+
+
+class EpochShuffle(Sampler[int]):
+    """A new order each epoch drawn from (seed, epoch): the same on every process and after a resume."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(derive_seed(self.seed, 1, self.epoch))
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def train_augment(cfg: Any) -> v2.Compose:
+    """The TrainConfig augmentations, on uint8 tensors. Hue is not jittered: a sign's colour carries its meaning."""
+    size, steps = cfg.image_size, []
+    if cfg.random_resized_crop < 1.0:
+        steps.append(v2.RandomResizedCrop(size, scale=(cfg.random_resized_crop, 1.0), antialias=True))
+    if cfg.hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    if cfg.color_jitter > 0:
+        s = cfg.color_jitter
+        steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s))
+    if cfg.blur > 0:
+        kernel = max(3, size // 20 * 2 + 1)
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=cfg.blur))
+    if cfg.grayscale > 0:
+        steps.append(v2.RandomGrayscale(p=cfg.grayscale))
+    return v2.Compose(steps)
+
+
+# ---------------------------------------------------------------- model and checkpoints
+
+
+def imagenet_weights_file() -> Path:
+    from torchvision.models import ResNet18_Weights
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+
+
+def _imagenet_state_dict() -> dict[str, torch.Tensor]:
+    from torchvision.models import ResNet18_Weights
+
+    url, path = ResNet18_Weights.IMAGENET1K_V1.url, imagenet_weights_file()
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    try:
+        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as exc:  # offline: URLError, socket errors, SSL errors, a partial file
+        raise SynthSignError(
+            f'train.weights = "imagenet" needs the ResNet18 ImageNet weights, which could not be downloaded '
+            f"({type(exc).__name__}: {exc}). Download {url} on a machine with internet and put it at {path} "
+            f'(the torch hub cache; TORCH_HOME moves it), or train from scratch with train.weights = "none"'
+        ) from None
+
+
+def build_model(num_classes: int, weights: str, seed: int) -> nn.Module:
+    """ResNet18 with a `num_classes` head. weights: imagenet, none, or a state dict file. Same seed, same model."""
+    from torchvision.models import resnet18
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = resnet18(num_classes=1000)
+        head = nn.Linear(model.fc.in_features, num_classes)
+    if weights == "imagenet":
+        model.load_state_dict(_imagenet_state_dict())
+    elif weights != "none":
+        path = resolve_path(weights)
+        if not path.is_file():
+            raise SynthSignError(
+                f"train.weights = {weights!r}: no file {path}; use imagenet, none, or a ResNet18 state dict file"
+            )
+        state = torch.load(path, weights_only=True)
+        state = state.get("model", state)  # a SynthSign checkpoint or a bare state dict
+        body = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        missing, unexpected = model.load_state_dict(body, strict=False)
+        if unexpected or [k for k in missing if not k.startswith("fc.")]:
+            raise SynthSignError(
+                f"train.weights = {weights!r} is not a ResNet18 state dict "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        if state.get("fc.weight", torch.empty(0)).shape == head.weight.shape:
+            head.load_state_dict({"weight": state["fc.weight"], "bias": state["fc.bias"]})
+    model.fc = head
+    return model
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a temporary name, then rename: a crash never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on the CPU, meta: classes, image_size, mean, std, config, epoch, ...)."""
+    from torchvision.models import resnet18
+
+    path = Path(path)
+    if not path.is_file():
+        raise SynthSignError(f"no checkpoint {path}: train the run first (`synthsign resume RUN`)")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise SynthSignError(f"{path} is not a SynthSign checkpoint (format {payload.get('format')!r})")
+    model = resnet18(num_classes=len(payload["classes"]))
+    model.load_state_dict(payload["model"])
+    meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler")}
+    return model.eval(), meta
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch=None):
+    """One pass over `loader`; returns (mean loss, accuracy, images). `on_batch(i, loss, lr)` after each step."""
+    model.train()
+    total_loss = torch.zeros((), device=accelerator.device)
+    correct = torch.zeros((), device=accelerator.device, dtype=torch.long)
+    seen = torch.zeros((), device=accelerator.device, dtype=torch.long)
+    for i, (images, labels) in enumerate(loader):
+        lr = scheduler.get_last_lr()[0]
+        output = model(normalize(images, mean, std))
+        loss = criterion(output, labels)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.detach() * len(labels)
+        correct += (output.argmax(1) == labels).sum()
+        seen += len(labels)
+        if on_batch is not None:
+            on_batch(i, loss.detach(), lr)
+    total_loss, correct, seen = (accelerator.reduce(t, "sum") for t in (total_loss, correct, seen))
+    n = max(int(seen), 1)
+    return float(total_loss) / n, int(correct) / n, int(seen)
+
+
+@torch.inference_mode()
+def evaluate(model, loader, accelerator, mean, std) -> tuple[float | None, float | None]:
+    """(cross-entropy without label smoothing, accuracy) over `loader`; (None, None) for an empty split."""
+    model.eval()
+    losses, hits = [], []
+    for images, labels in loader:
+        output = model(normalize(images, mean, std)).float()
+        output, labels = accelerator.gather_for_metrics((output, labels))
+        losses.append(nn.functional.cross_entropy(output, labels, reduction="none"))
+        hits.append(output.argmax(1) == labels)
+    if not losses:
+        return None, None
+    return float(torch.cat(losses).mean()), float(torch.cat(hits).float().mean())
+
+
+def run_classes(config: Any) -> list[str]:
+    """The model's output classes: the config's, then the internal background class when it is generated."""
+    return config.class_names + ([BACKGROUND] if config.data.background_images > 0 else [])
+
+
+def _make_optimizer(cfg: Any, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _make_scheduler(cfg: Any, optimizer, total_steps: int):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps)
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def _training_files(
+    ctx: RunContext, classes: list[str]
+) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """(train, val) as (path, class index), with the extra real sources sampled into train."""
+    train_dir, val_dir = ctx.dataset_dir / "train", ctx.dataset_dir / "val"
+    missing = [c for c in classes if not (train_dir / c).is_dir()]
+    if missing:
+        raise SynthSignError(
+            f"no generated images for class(es) {missing} in {train_dir}: run the generate stage first "
+            "(`synthsign resume RUN` runs the stages that are left)"
+        )
+    train = class_folder_images(train_dir, classes, "the generated dataset")
+    val = class_folder_images(val_dir, classes, "the generated dataset") if val_dir.is_dir() else []
+    for i, (folder, fraction) in enumerate(sorted(ctx.config.train.extra_sources.items())):
+        root = resolve_path(folder)
+        if not root.is_dir():
+            raise SynthSignError(f"train.extra_sources: {folder!r} resolves to {root}, which is not a folder")
+        pool = class_folder_images(root, classes, "train.extra_sources folder")
+        want = round(fraction * len(train))
+        if want > len(pool):
+            ctx.log(
+                f"extra source {root} has {len(pool)} images, fraction {fraction} asks for {want}: using all"
+            )
+        g = torch.Generator().manual_seed(derive_seed(ctx.config.seed, 2, i))
+        train += [pool[j] for j in torch.randperm(len(pool), generator=g)[:want].tolist()]
+    return train, val
+
+
+def _forget_steps_after(ctx: RunContext, epoch: int) -> None:
+    """Drop step rows of an epoch that was interrupted, so its rerun is not drawn twice."""
+    from sqlmodel import delete
+
+    from synthsign_tui.catalog import StepMetric
+
+    with ctx.catalog.session() as s:
+        s.exec(delete(StepMetric).where(StepMetric.run_id == ctx.run_id, StepMetric.epoch > epoch))
+        s.commit()
+
+
+def train_stage(ctx: RunContext) -> None:
+    """Train (or continue training) the run's classifier, recording every epoch and step in the catalog."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    config, cfg = ctx.config, ctx.config.train
+    classes = run_classes(config)
+    last_path, best_path = ctx.checkpoint_dir / "last.pt", ctx.checkpoint_dir / "best.pt"
+    resume = torch.load(last_path, map_location="cpu", weights_only=True) if last_path.exists() else None
+    if resume is not None and resume["epoch"] >= cfg.epochs:
+        ctx.log(f"training already finished ({resume['epoch']} epochs); keeping {last_path}")
+        return
+    precision = cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() else "no"
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise SynthSignError('train.mixed_precision = "fp16" needs a CUDA GPU: use "auto", "no" or "bf16"')
+    # One process may train several runs (the dashboard), each with its own precision.
+    AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=precision)
+    threads_before = torch.get_num_threads()
+    if accelerator.device.type == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(cfg.num_threads or max(1, cores // accelerator.num_processes))
+    try:
+        _train(ctx, accelerator, classes, resume, last_path, best_path)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
+    config, cfg, main = ctx.config, ctx.config.train, ctx.dist.is_main
+    mean, std, size = IMAGENET_MEAN, IMAGENET_STD, cfg.image_size
+    train_files, val_files = _training_files(ctx, classes)
+    started = time.time()
+    with accelerator.main_process_first():
+        cache = ctx.run_dir / "cache" / f"images-{size}.pt"
+        train_x, bad_train = cached_images([p for p, _ in train_files], size, cache, ctx)
+        val_x, bad_val = cached_images([p for p, _ in val_files], size, cache, ctx)
+    for path in bad_train + bad_val:
+        ctx.log(f"skipped unreadable image {path}", "warning")
+    bad = set(bad_train + bad_val)
+    train_y = torch.tensor([c for p, c in train_files if p not in bad], dtype=torch.long)
+    val_y = torch.tensor([c for p, c in val_files if p not in bad], dtype=torch.long)
+    if len(train_y) == 0:
+        raise SynthSignError(f"no readable training images under {ctx.dataset_dir / 'train'}")
+    ctx.log(
+        f"{len(train_y)} training and {len(val_y)} val images at {size} px ready in {time.time() - started:.1f} s; "
+        f"training on {accelerator.device} ({accelerator.mixed_precision}, {torch.get_num_threads()} threads)"
+    )
+
+    sampler = EpochShuffle(len(train_y), config.seed)
+    workers = 0 if accelerator.device.type == "cpu" else min(4, os.cpu_count() or 1)
+    train_loader = DataLoader(
+        TensorImages(train_x, train_y, train_augment(cfg)), batch_size=cfg.batch_size, sampler=sampler,
+        num_workers=workers, pin_memory=workers > 0,
+    )  # fmt: skip
+    val_loader = DataLoader(TensorImages(val_x, val_y), batch_size=cfg.batch_size * 2)
+    steps_per_epoch = len(train_loader)
+    model = build_model(len(classes), cfg.weights, config.seed).to(memory_format=torch.channels_last)
+    optimizer = _make_optimizer(cfg, model.parameters())
+    scheduler = _make_scheduler(cfg, optimizer, steps_per_epoch * cfg.epochs)
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    first_epoch, best_acc = 1, None
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        first_epoch, best_acc = resume["epoch"] + 1, resume["best_val_acc"]
+        if main:
+            _forget_steps_after(ctx, resume["epoch"])
+        ctx.log(f"resuming after epoch {resume['epoch']} of {cfg.epochs}")
+    else:
+        val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std)
+        if val_acc is not None:
+            _record_epoch(ctx, {"epoch": 0, "val_loss": val_loss, "val_acc": val_acc})
+            ctx.log(f"epoch 0 (untrained): val loss {val_loss:.3f}, val acc {val_acc:.3f}")
+
+    meta = {
+        "format": CHECKPOINT_FORMAT, "arch": cfg.model, "classes": classes, "image_size": size,
+        "mean": list(mean), "std": list(std), "resize": "shorter side to image_size, then centre crop",
+        "config": config.to_dict(),
+    }  # fmt: skip
+    steps = StepRecorder(ctx)
+    total = steps_per_epoch * cfg.epochs
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        torch.manual_seed(derive_seed(config.seed, 3, epoch, accelerator.process_index))
+        train_loader.set_epoch(epoch)
+        started = time.time()
+
+        def on_batch(i, loss, lr, epoch=epoch):
+            ctx.check_cancel()
+            step = (epoch - 1) * steps_per_epoch + i + 1
+            steps.add(epoch, step, loss, lr)
+            ctx.progress("train", step, total, f"epoch {epoch}/{cfg.epochs} loss {steps.last_loss:.3f}")
+
+        train_loss, train_acc, seen = train_one_epoch(
+            model, train_loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch
+        )
+        seconds = time.time() - started
+        steps.flush()
+        val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std)
+        row = {
+            "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+            "val_acc": val_acc, "lr": scheduler.get_last_lr()[0], "seconds": seconds, "images_per_s": seen / seconds,
+        }  # fmt: skip
+        is_best = best_acc is None or (val_acc is not None and val_acc > best_acc)
+        best_acc = val_acc if is_best else best_acc
+        if accelerator.is_main_process:
+            state = {k: v.detach().cpu() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            extra = {"epoch": epoch, "val_acc": val_acc, "best_val_acc": best_acc}
+            if is_best:
+                save_checkpoint(best_path, {**meta, **extra, "model": state})
+            save_checkpoint(
+                last_path,
+                {
+                    **meta, **extra, "model": state, "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                },
+            )  # fmt: skip
+        accelerator.wait_for_everyone()
+        _record_epoch(ctx, row)
+        val_text = "no val split" if val_acc is None else f"val loss {val_loss:.3f}, val acc {val_acc:.3f}"
+        ctx.log(
+            f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
+            f"{seen / seconds:.1f} images/s" + (" (best)" if is_best else "")
+        )
+
+
+def _record_epoch(ctx: RunContext, row: dict[str, Any]) -> None:
+    if ctx.dist.is_main:
+        ctx.catalog.add_epoch(ctx.run_id, row["epoch"], **{k: v for k, v in row.items() if k != "epoch"})
+    ctx.emit("epoch", data=row)
+
+
+class StepRecorder:
+    """Buffers step losses as device tensors and writes them to the catalog at most every ~2 s (one sync each)."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx, self.rows, self.losses = ctx, [], []
+        self.last_flush, self.last_loss = 0.0, float("nan")
+
+    def add(self, epoch: int, step: int, loss: torch.Tensor, lr: float) -> None:
+        self.rows.append({"epoch": epoch, "step": step, "lr": lr})
+        self.losses.append(loss)
+        if time.time() - self.last_flush >= STEP_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.time()
+        if not self.rows:
+            return
+        for row, loss in zip(self.rows, torch.stack(self.losses).float().tolist(), strict=True):
+            row["loss"] = loss
+        self.last_loss = self.rows[-1]["loss"]
+        if self.ctx.dist.is_main:
+            self.ctx.catalog.add_steps(self.ctx.run_id, self.rows)
+        self.ctx.emit("step", data={"steps": self.rows})
+        self.rows, self.losses = [], []
