@@ -25,7 +25,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
 
 from synthsign_tui.errors import SynthSignError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 RESUMABLE = ("failed", "cancelled", "interrupted")
 HEARTBEAT_SECONDS = 5.0
@@ -35,7 +35,20 @@ DEFAULT_DB = "runs.db"
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_archived_created", "archived", "created_at"),)
+    # list queries filter on `archived` and sort on one of these: each pair is an index, so no sort step
+    __table_args__ = tuple(
+        Index(f"ix_runs_archived_{c}", "archived", c)
+        for c in (
+            "created_at",
+            "updated_at",
+            "name",
+            "status",
+            "val_acc",
+            "real_bal_acc",
+            "gap",
+            "duration_s",
+        )
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
@@ -77,11 +90,11 @@ class Run(SQLModel, table=True):
     epochs_done: int = 0
     train_loss: float | None = None
     val_loss: float | None = None
-    val_acc: float | None = Field(default=None, index=True)
+    val_acc: float | None = None
     best_val_acc: float | None = None
     before_val_acc: float | None = None
     real_acc: float | None = None
-    real_bal_acc: float | None = Field(default=None, index=True)
+    real_bal_acc: float | None = None
     before_real_bal_acc: float | None = None
     gap: float | None = None
     duration_s: float | None = None
@@ -231,8 +244,10 @@ class Setting(SQLModel, table=True):
     value: str = ""
 
 
-# Repeat-safe upgrade steps: MIGRATIONS[v] takes a catalog from version v to v + 1.
-MIGRATIONS: dict[int, list[str]] = {}
+# Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
+# MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
+# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
+MIGRATIONS: dict[int, list[str]] = {1: []}
 
 
 def is_stale(heartbeat: float | None, now: float | None = None) -> bool:
@@ -245,6 +260,14 @@ def iso(ts: float | None) -> str | None:
 
 def default_db_path() -> Path:
     return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _set_pragmas(dbapi_connection, _record) -> None:
@@ -287,6 +310,8 @@ class Catalog:
             )
         if has_runs and version == 0:
             version = 1  # a v1 file written before user_version was set
+        if has_runs:
+            self._add_missing_columns()
         with self.engine.begin() as conn:
             for v in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS.get(v, []):
@@ -294,6 +319,25 @@ class Catalog:
         SQLModel.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+
+    def _add_missing_columns(self) -> None:
+        """Add each model column that an older catalog's existing tables lack, with its default."""
+        with self.engine.begin() as conn:
+            for table in SQLModel.metadata.sorted_tables:
+                present = {row[1] for row in conn.execute(text(f"PRAGMA table_info({table.name})"))}
+                if not present:
+                    continue  # a new table: create_all makes it
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    default = (
+                        column.default.arg
+                        if column.default is not None and column.default.is_scalar
+                        else None
+                    )
+                    clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -325,11 +369,19 @@ class Catalog:
             s.add(run)
             s.commit()
             s.refresh(run)
-            run.run_dir = str((self.runs_dir / str(run.id)).resolve())
+            run.run_dir = str(self._free_run_dir(run.id))
             s.add(run)
             s.commit()
             s.refresh(run)
         return run
+
+    def _free_run_dir(self, run_id: int) -> Path:
+        """`runs/<id>`, or `runs/<id>-<n>` when a folder of that name is left from another catalog."""
+        path, n = self.runs_dir / str(run_id), 1
+        while path.exists():
+            n += 1
+            path = self.runs_dir / f"{run_id}-{n}"
+        return path.resolve()
 
     def get_run(self, run_id: int) -> Run | None:
         with self.session() as s:
@@ -589,7 +641,7 @@ class Catalog:
             "generator": run.generator_kind,
             "model": run.model,
             "images": run.gen_images,
-            "epochs": run.epochs_done,
+            "epochs_done": run.epochs_done,
             "val_acc": run.val_acc,
             "before_val_acc": run.before_val_acc,
             "real_acc": run.real_acc,

@@ -19,6 +19,7 @@ from synthsign_tui.errors import ConfigError
 
 PRESET_PACKAGE = "synthsign_tui.presets"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DICT_KEYS = ("data.variations.", "train.extra_sources.", "evaluate.extra_real.")  # free-form sub-keys
 
 
 class _Section(BaseModel):
@@ -266,8 +267,8 @@ def preset_dict(name: str) -> dict[str, Any]:
     presets = list_presets()
     if name not in presets:
         close = difflib.get_close_matches(name, presets, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown preset {name!r}: choose one of {sorted(presets)}.{hint}")
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown preset {name!r}{hint} (presets: {', '.join(sorted(presets))})")
     text = resources.files(PRESET_PACKAGE).joinpath(name + ".toml").read_text()
     data = tomllib.loads(text)
     data["preset"] = name
@@ -299,10 +300,10 @@ def parse_override(text: str) -> tuple[str, Any]:
 def apply_override(data: dict[str, Any], key: str, value: Any) -> None:
     """Set a dotted key in a nested dict; unknown keys raise with the closest valid key."""
     candidates = _known_keys(RunConfig)
-    if key not in candidates and not key.startswith(("train.extra_sources.", "evaluate.extra_real.")):
+    if key not in candidates and not key.startswith(DICT_KEYS):
         close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"--set {key}: unknown key.{hint}")
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"--set {key}: unknown key{hint}")
     parts = key.split(".")
     node = data
     for part in parts[:-1]:

@@ -8,6 +8,7 @@ resumable. The engine knows nothing of the UI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -145,10 +146,8 @@ class RunContext:
 def environment_record(device: str | None = None) -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -141,8 +141,18 @@ def reconcile(dataset: Path, jobs: list[ImageJob]) -> dict[str, dict[str, Any]]:
 def write_manifest(dataset: Path, rows) -> None:
     from synthsign_tui.engine import write_atomic
 
-    lines = [json.dumps(r, sort_keys=True) for r in sorted(rows, key=lambda r: r["file_name"])]
-    write_atomic(dataset / MANIFEST, "".join(line + "\n" for line in lines))
+    rows = sorted(rows, key=lambda r: r["file_name"])
+    write_atomic(dataset / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    # Hugging Face's imagefolder reads one metadata file per split folder, with names relative to it
+    for split in SPLITS:
+        if (dataset / split).is_dir():
+            lines = [
+                json.dumps({**r, "file_name": r["file_name"].removeprefix(split + "/")}, sort_keys=True)
+                + "\n"
+                for r in rows
+                if r["split"] == split
+            ]
+            write_atomic(dataset / split / MANIFEST, "".join(lines))
 
 
 def save_png(image, path: Path) -> str:

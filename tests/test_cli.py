@@ -1,0 +1,84 @@
+"""The `synthsign` command as a user runs it: real subprocesses, a real catalog, exit codes and messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--set", "data.images_per_class=4", "--set", "generator.height=32", "--set", "generator.width=32"]
+
+
+def synthsign(*args, cwd, check=True):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SYNTHSIGN_DB": "", "COLUMNS": "160"}
+    proc = subprocess.run([sys.executable, "-m", "synthsign_tui", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_run_until_generate_then_list_and_show(tmp_path):
+    out = synthsign("run", "--preset", "road-signs-offline", "--until", "generate", "--name", "first", *TINY,
+                    cwd=tmp_path)  # fmt: skip
+    assert "run 1 (first)" in out.stdout and (tmp_path / "runs.db").exists()
+    runs = json.loads(synthsign("runs", "--json", cwd=tmp_path).stdout)
+    assert [(r["id"], r["name"], r["status"]) for r in runs] == [(1, "first", "done")]
+    assert runs[0]["created_at"] and runs[0]["images"] == 8
+    show = json.loads(synthsign("show", "1", "--json", cwd=tmp_path).stdout)
+    assert show["config"]["data"]["images_per_class"] == 4
+    assert show["generation"]["images"] == 8 and show["generation"]["images_per_s"] > 0
+    assert show["run_dir"] == str(tmp_path / "runs" / "1")
+    assert (tmp_path / "runs" / "1" / "config.toml").read_text().startswith('name = "first"')
+    text = synthsign("show", "1", cwd=tmp_path).stdout
+    assert "run 1" in text and "8 images" in text
+
+
+def test_db_flag_and_env_choose_the_catalog(tmp_path):
+    synthsign("--db", str(tmp_path / "other.db"), "run", "--until", "generate", *TINY, cwd=tmp_path)
+    assert (tmp_path / "other.db").exists() and not (tmp_path / "runs.db").exists()
+    assert (tmp_path / "runs" / "1" / "dataset").is_dir()
+    env_runs = subprocess.run([sys.executable, "-m", "synthsign_tui", "runs", "--json"], cwd=tmp_path, text=True,
+                              capture_output=True, env={**os.environ, "SYNTHSIGN_DB": str(tmp_path / "other.db")})  # fmt: skip
+    assert len(json.loads(env_runs.stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "data.images_per_clas=3"], "did you mean 'data.images_per_class'"),
+        (["--set", "data.val_fraction=1.5"], "data.val_fraction: Input should be less than 1 (got 1.5)"),
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["missing.toml"], "config file 'missing.toml' does not exist"),
+    ],
+)
+def test_bad_config_exits_2_with_the_message_and_no_traceback(tmp_path, args, message):
+    proc = synthsign("run", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_typo_in_a_config_file(tmp_path):
+    (tmp_path / "c.toml").write_text('name = "x"\nseed = 1\n[generator]\nknd = "procedural"\n')
+    proc = synthsign("run", "c.toml", "--preset", "road-signs-offline", cwd=tmp_path, check=False)
+    assert (
+        proc.returncode == 2 and "generator.knd: unknown key; did you mean 'generator.kind'?" in proc.stderr
+    )
+
+
+def test_unknown_run_and_presets(tmp_path):
+    proc = synthsign("show", "42", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "no run 42" in proc.stderr and "Traceback" not in proc.stderr
+    assert "road-signs-zimage" in synthsign("presets", cwd=tmp_path).stdout
+
+
+def test_compare_json_lists_differing_keys(tmp_path):
+    synthsign("run", "--until", "generate", *TINY, cwd=tmp_path)
+    synthsign("run", "--until", "generate", *TINY, "--set", "seed=5", cwd=tmp_path)
+    data = json.loads(synthsign("compare", "1", "2", "--json", cwd=tmp_path).stdout)
+    assert data["differences"] == {"seed": [0, 5]}
+    assert data["metrics"]["images"] == [8, 8]
+    assert [r["id"] for r in data["runs"]] == [1, 2]
