@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
 
@@ -347,25 +348,26 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
                 ),
             )
         console.print(table)
-    for ev in d["evaluations"]:
-        table = Table("class", "precision", "recall", "f1", "support",
-                      title=f"{ev['name']} / {ev['checkpoint']} ({ev['mode']}): accuracy {_pct(ev['accuracy'])}, "
-                      f"balanced {_pct(ev['balanced_accuracy'])}, ECE {_num(ev['ece'])}, {ev['n_images']} images"
-                      + (f", {ev['n_skipped']} skipped" if ev["n_skipped"] else ""))  # fmt: skip
-        for cls, m in ev["per_class"].items():
-            table.add_row(
-                cls,
-                _num(m.get("precision")),
-                _num(m.get("recall")),
-                _num(m.get("f1")),
-                str(m.get("support", "")),
-            )
+    if d["evaluations"]:
+        table = Table("dataset", "checkpoint", "mode", "images", "skipped", "accuracy", "balanced", "ECE",
+                      title="evaluations")  # fmt: skip
+        for ev in d["evaluations"]:
+            table.add_row(ev["name"], ev["checkpoint"], ev["mode"], str(ev["n_images"]), str(ev["n_skipped"]),
+                          _pct(ev["accuracy"]), _pct(ev["balanced_accuracy"]), _num(ev["ece"]))  # fmt: skip
         console.print(table)
-        if ev["confusion_matrix"]:
-            cm = Table("true \\ predicted", *ev["classes"], title="confusion matrix")
-            for cls, row in zip(ev["classes"], ev["confusion_matrix"], strict=False):
-                cm.add_row(cls, *(str(v) for v in row))
-            console.print(cm)
+    for ev in d["evaluations"]:
+        if ev["checkpoint"] == "before" or not ev["per_class"]:
+            continue
+        per_class = Table("class", "precision", "recall", "f1", "support")
+        for cls, m in ev["per_class"].items():
+            per_class.add_row(
+                cls, *(_num(m.get(k)) for k in ("precision", "recall", "f1")), str(m.get("support", ""))
+            )
+        confusion = Table("true \\ predicted", *ev["classes"])
+        for cls, row in zip(ev["classes"], ev["confusion_matrix"], strict=False):
+            confusion.add_row(cls, *(str(v) for v in row))
+        console.print(f"\n[bold]{ev['name']}[/] ({ev['checkpoint']} checkpoint)", highlight=False)
+        console.print(Columns([per_class, confusion]))
     if d["predictions"]:
         table = Table(
             "evaluation", "file", "true", "predicted", "confidence", "", title="real-photo predictions"
