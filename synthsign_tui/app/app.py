@@ -1,0 +1,229 @@
+"""The dashboard application: opens the catalog, owns the runs executing in this process, routes their events.
+
+Screens read the catalog themselves (in workers); the app only starts, cancels and tracks runs. Each run
+executes in a thread worker through the engine; its events come back as `RunEvents` messages, at most ten
+batches a second, and go to whichever screen shows that run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.messages import CatalogReady, EventRelay, RunEvents, RunFinished, RunStarted
+from synthsign_tui.app.modals import ConfirmModal, ErrorModal, HelpScreen
+from synthsign_tui.app.runs_screen import RunsScreen
+
+if TYPE_CHECKING:
+    from synthsign_tui.catalog import Catalog
+    from synthsign_tui.config import RunConfig
+
+IMAGE_MODES = ("auto", "halfblock", "graphics")
+
+
+class SynthSignApp(App[int]):
+    CSS_PATH = "synthsign.tcss"
+    TITLE = "SynthSign"
+    BINDINGS = bindings_for("app")
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        db_path: Path,
+        runs_dir: Path | None = None,
+        *,
+        form_config: RunConfig | None = None,
+        launch: RunConfig | None = None,
+        image_mode: str = "auto",
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 1.0,
+        live_system: bool = True,
+    ) -> None:
+        super().__init__()
+        if image_mode not in IMAGE_MODES:
+            raise ValueError(f"image_mode {image_mode!r}: choose one of {', '.join(IMAGE_MODES)}")
+        self.db_path = Path(db_path)
+        self.runs_dir = runs_dir
+        self.form_config = form_config
+        self.launch_config = launch
+        self.image_mode = image_mode
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.live_system = live_system
+        self.catalog: Catalog | None = None
+        self.cancels: dict[int, threading.Event] = {}
+        self.relays: dict[int, EventRelay] = {}
+        self.run_workers: list[Worker] = []
+        self.sub_title = str(self.db_path)
+
+    # ------------------------------------------------------------------ start-up
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen())
+        self.set_interval(1 / 4, self._flush_relays)
+        self.open_catalog()
+
+    @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
+    def open_catalog(self) -> None:
+        from synthsign_tui.catalog import Catalog
+
+        catalog = Catalog(self.db_path, self.runs_dir)
+        self.post_message(CatalogReady(catalog, catalog.mark_interrupted()))
+
+    def on_catalog_ready(self, message: CatalogReady) -> None:
+        self.catalog = message.catalog
+        for screen in self.screen_stack:
+            if isinstance(screen, RunsScreen):
+                screen.catalog_ready()
+        if message.interrupted:
+            ids = ", ".join(f"#{i}" for i in message.interrupted)
+            self.notify(f"Run(s) {ids} stopped with their process: now interrupted; `r` resumes.", timeout=8)
+        if self.form_config is not None:
+            self.open_form(self.form_config.to_dict())
+        if self.launch_config is not None:
+            self.launch(self.launch_config)
+
+    # ------------------------------------------------------------------ runs in this process
+
+    def launch(self, config: RunConfig) -> None:
+        self.run_workers.append(self._execute(config, None))
+
+    def resume(self, run_id: int) -> None:
+        if run_id in self.cancels:
+            self.notify(f"run #{run_id} is already running here", severity="warning")
+            return
+        self.run_workers.append(self._execute(None, run_id))
+
+    @work(thread=True, exclusive=False, group="runs", exit_on_error=False)
+    def _execute(self, config: RunConfig | None, run_id: int | None) -> None:
+        from synthsign_tui import engine
+
+        cancel = threading.Event()
+        if config is not None:
+            run_id = engine.create_run(config, self.catalog, command="synthsign (dashboard)").id
+        relay = EventRelay(self, run_id)
+        self.cancels[run_id] = cancel
+        self.relays[run_id] = relay
+        self.post_message(RunStarted(run_id, resumed=config is None))
+        try:
+            if config is not None:
+                engine.execute(run_id, self.catalog, on_event=relay, cancel=cancel)
+            else:
+                engine.resume_run(run_id, self.catalog, on_event=relay, cancel=cancel)
+        finally:
+            self.cancels.pop(run_id, None)
+            self.relays.pop(run_id, None)
+            relay.flush()
+            self.post_message(RunFinished(run_id))
+
+    def cancel_run(self, run_id: int) -> bool:
+        """Ask a run of this process to stop at its next item; False when it is not running here."""
+        cancel = self.cancels.get(run_id)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+    def _flush_relays(self) -> None:
+        for relay in list(self.relays.values()):
+            relay.flush()
+
+    def on_run_started(self, message: RunStarted) -> None:
+        from synthsign_tui.app.run_screen import RunScreen
+
+        screen = self.screen
+        if isinstance(screen, RunScreen) and screen.run_id == message.run_id:
+            screen.request_poll()
+        else:
+            self.push_screen(RunScreen(message.run_id))
+        self._tell_screens(message)
+
+    def on_run_events(self, message: RunEvents) -> None:
+        self._tell_screens(message)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self._tell_screens(message)
+
+    def _tell_screens(self, message: Any) -> None:
+        for screen in self.screen_stack:
+            handler = getattr(screen, "on_run_message", None)
+            if handler is not None:
+                handler(message)
+
+    # ------------------------------------------------------------------ navigation shared by screens
+
+    def open_form(self, config: dict[str, Any] | None = None) -> None:
+        from synthsign_tui.app.form_screen import FormScreen
+
+        self.push_screen(FormScreen(config))
+
+    def open_run(self, run_id: int) -> None:
+        from synthsign_tui.app.run_screen import RunScreen
+
+        self.push_screen(RunScreen(run_id))
+
+    def open_compare(self, run_ids: list[int]) -> None:
+        from synthsign_tui.app.compare_screen import CompareScreen
+
+        self.push_screen(CompareScreen(run_ids))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if not self.cancels:
+            self.exit(0)
+            return
+        ids = ", ".join(f"#{i}" for i in self.cancels)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._cancel_all_and_exit()
+
+        self.push_screen(
+            ConfirmModal(
+                f"Run {ids} is still in progress.\n\nCancel it cleanly and quit? It stays resumable (`r`).",
+                yes="Cancel run and quit",
+                no="Keep running",
+            ),
+            answer,
+        )
+
+    @work(exclusive=True, group="quit")
+    async def _cancel_all_and_exit(self) -> None:
+        self.notify("Cancelling: the run stops after its current item…")
+        for cancel in list(self.cancels.values()):
+            cancel.set()
+        for worker in list(self.run_workers):
+            if worker.is_running:
+                await worker.wait()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        # thread workers outlive the app unless told to stop: a run left here becomes cancelled, resumable
+        for cancel in list(self.cancels.values()):
+            cancel.set()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.push_screen(ErrorModal(f"{event.worker.name} failed", _describe(error)))
+
+
+def _describe(error: BaseException | None) -> str:
+    from synthsign_tui.errors import SynthSignError
+
+    if isinstance(error, SynthSignError):
+        return str(error)
+    import traceback
+
+    return "".join(traceback.format_exception(error)).strip() if error else "unknown error"

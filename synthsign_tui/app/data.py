@@ -1,0 +1,159 @@
+"""What the run and compare screens read from the catalog, in workers, and how long series stay small.
+
+`RunReader` remembers what it has already read of one run (last step id, last log id, which evaluations and
+samples) and returns only what is new, so following a long run costs the same every second. `Series`
+keeps at most `MAX_POINTS` points by averaging neighbours, so plot memory stays flat however long the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthsign_tui.catalog import Catalog, EpochMetric, Evaluation, LogLine, Prediction, Run, Sample
+
+MAX_POINTS = 400
+
+
+class Series:
+    """A line of (x, y) points that halves itself (pairwise means) whenever it grows past `max_points`."""
+
+    def __init__(self, max_points: int = MAX_POINTS) -> None:
+        self.max_points = max_points
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self._bucket = 1  # raw points per stored point
+        self._pending: list[tuple[float, float]] = []
+
+    def append(self, x: float, y: float) -> None:
+        self._pending.append((x, y))
+        if len(self._pending) < self._bucket:
+            return
+        self.xs.append(sum(p[0] for p in self._pending) / len(self._pending))
+        self.ys.append(sum(p[1] for p in self._pending) / len(self._pending))
+        self._pending = []
+        if len(self.xs) > self.max_points:
+            self.xs = [(a + b) / 2 for a, b in zip(self.xs[::2], self.xs[1::2], strict=False)]
+            self.ys = [(a + b) / 2 for a, b in zip(self.ys[::2], self.ys[1::2], strict=False)]
+            self._bucket *= 2
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+
+class StepAxis:
+    """Numbers training steps 1, 2, 3… and says at which step each epoch ended (for the per-epoch points)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.total = 0
+
+    def x(self, epoch: int) -> float:
+        self.counts[epoch] = self.counts.get(epoch, 0) + 1
+        self.total += 1
+        return float(self.total)
+
+    def epoch_x(self, epoch: int) -> float:
+        """The step at the end of `epoch` (epoch 0, before training, is step 0); the epoch itself without steps."""
+        if not self.counts:
+            return float(epoch)
+        return float(sum(c for e, c in self.counts.items() if e <= epoch))
+
+
+@dataclass
+class RunUpdate:
+    run: Run
+    epochs: list[EpochMetric]
+    steps: list[tuple[int, float]] = field(default_factory=list)  # (epoch, loss), new only
+    logs: list[LogLine] = field(default_factory=list)  # new only
+    samples: list[Sample] | None = None  # None: unchanged
+    evaluations: list[Evaluation] | None = None  # None: unchanged
+    predictions: dict[int, list[Prediction]] = field(default_factory=dict)
+
+
+class RunReader:
+    """Reads a run incrementally. Not thread-safe: one reader per screen, used by one worker at a time."""
+
+    def __init__(self, catalog: Catalog, run_id: int) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+        self.last_step = 0
+        self.last_log = 0
+        self.sample_ids: tuple[int, ...] = ()
+        self.evaluation_ids: tuple[int, ...] = ()
+        self.epochs_seen: tuple = ()
+
+    def read(self, n_samples: int = 6) -> RunUpdate | None:
+        run = self.catalog.get_run(self.run_id)
+        if run is None:
+            return None
+        update = RunUpdate(run=run, epochs=self.catalog.epochs(self.run_id))
+        steps = self.catalog.steps(self.run_id, after_id=self.last_step)
+        if steps:
+            self.last_step = steps[-1].id
+            update.steps = [(s.epoch, s.loss) for s in steps]
+        logs = self.catalog.logs(self.run_id, after_id=self.last_log)
+        if logs:
+            self.last_log = logs[-1].id
+            update.logs = logs
+        samples = self.catalog.samples(self.run_id, limit=n_samples)
+        ids = tuple(s.id for s in samples)
+        if ids != self.sample_ids:
+            self.sample_ids = ids
+            update.samples = samples
+        evaluations = self.catalog.evaluations(self.run_id)
+        ids = tuple(e.id for e in evaluations)
+        if ids != self.evaluation_ids:
+            self.evaluation_ids = ids
+            update.evaluations = evaluations
+            for ev in evaluations:
+                if ev.checkpoint != "before" and ev.name != "synthetic-val":
+                    update.predictions[ev.id] = self.catalog.predictions(ev.id)
+        return update
+
+
+def primary_evaluation(evaluations: list[Evaluation]) -> Evaluation | None:
+    """The real-photo evaluation to show first: `real` at the best checkpoint, else any after-training one."""
+    after = [e for e in evaluations if e.checkpoint != "before" and e.name != "synthetic-val"]
+    for ev in after:
+        if ev.name == "real":
+            return ev
+    return after[0] if after else None
+
+
+def find_evaluation(evaluations: list[Evaluation], name: str, checkpoint: str) -> Evaluation | None:
+    for ev in evaluations:
+        if ev.name == name and ev.checkpoint == checkpoint:
+            return ev
+    return None
+
+
+def per_class(ev: Evaluation | None) -> dict[str, Any]:
+    return json.loads(ev.per_class_json) if ev is not None else {}
+
+
+@dataclass
+class CompareData:
+    runs: list[Run]
+    configs: list[dict[str, Any]]
+    epochs: dict[int, list[EpochMetric]]
+    evaluations: dict[int, list[Evaluation]]
+    steps: dict[int, Series]
+
+
+def read_compare(catalog: Catalog, run_ids: list[int]) -> CompareData:
+    runs = [r for r in (catalog.get_run(i) for i in run_ids) if r is not None]
+    steps: dict[int, Series] = {}
+    for run in runs:
+        series, axis = Series(), StepAxis()
+        for s in catalog.steps(run.id):
+            series.append(axis.x(s.epoch), s.loss)
+        steps[run.id] = series
+    return CompareData(
+        runs=runs,
+        configs=[r.config for r in runs],
+        epochs={r.id: catalog.epochs(r.id) for r in runs},
+        evaluations={r.id: catalog.evaluations(r.id) for r in runs},
+        steps=steps,
+    )

@@ -1,0 +1,198 @@
+"""Small modal screens: confirm, error, help, tags and notes, columns, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static, TextArea
+
+from synthsign_tui.app.bindings import help_rows
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question; `y` answers yes, `n` or escape answers no."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No", danger: bool = True) -> None:
+        super().__init__()
+        self.question, self.yes, self.no, self.danger = question, yes, no, danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button(f"{self.no} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class ErrorModal(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text, self.message = title, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog error-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self.message, markup=False)
+            yield Button("Close (esc)", id="close", variant="primary")
+
+    def on_button_pressed(self, _event: Button.Pressed) -> None:
+        self.dismiss()
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the binding table, by screen, plus the filter syntax."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column(style="bold cyan", justify="right")
+        table.add_column()
+        last = None
+        for where, key, what in help_rows():
+            table.add_row(where if where != last else "", key, what)
+            last = where
+        with Vertical(classes="dialog help-dialog"):
+            yield Label("SynthSign keys", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(table)
+                yield Static(FILTER_HELP, classes="filter-help")
+            yield Button("Close (esc)", id="close", variant="primary")
+
+    def on_button_pressed(self, _event: Button.Pressed) -> None:
+        self.dismiss()
+
+
+FILTER_HELP = """[b]Filter[/b] (press / on the runs table); every word must hold:
+  [cyan]real_bal_acc>0.9[/]  [cyan]real_acc>=90%[/]  [cyan]generator=procedural[/]  [cyan]status:done[/]  [cyan]tag:baseline[/]
+  [cyan]train.lr<0.01[/] (any config key)  [cyan]name:stop[/] (contains)  [cyan]-status:failed[/] (not)
+  [cyan]is:archived[/] shows archived runs  [cyan]is:marked[/] only marked ones  bare words search names, tags, notes.
+Mouse: click a header to sort, a row to open it."""
+
+
+class TagsModal(ModalScreen[tuple[list[str], str] | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, run_name: str, tags: list[str], notes: str) -> None:
+        super().__init__()
+        self.run_name, self.tags, self.notes = run_name, tags, notes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Tags and notes of {self.run_name}", classes="dialog-title")
+            yield Label("Tags, separated by commas")
+            yield Input(", ".join(self.tags), id="tags")
+            yield Label("Notes")
+            yield TextArea(self.notes, id="notes")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
+        self.dismiss((tags, self.query_one("#notes", TextArea).text))
+
+
+class ColumnsModal(ModalScreen[list[str] | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, columns: list[tuple[str, str]], shown: list[str]) -> None:
+        super().__init__()
+        self.columns, self.shown = columns, shown
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Columns of the runs table (space toggles)", classes="dialog-title")
+            yield SelectionList[str](*[(label, key, key in self.shown) for key, label in self.columns])
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        chosen = set(self.query_one(SelectionList).selected)
+        self.dismiss([key for key, _ in self.columns if key in chosen])
+
+
+EXPORTS = (
+    ("table-csv", "The runs table (as filtered) as CSV"),
+    ("table-json", "The runs table (as filtered) as JSON"),
+    ("run-csv", "This run's epochs and predictions as CSV"),
+    ("run-json", "This run's details, epochs and predictions as JSON"),
+)
+
+
+class ExportModal(ModalScreen[tuple[str, Path] | None]):
+    """Pick what to export and where; the caller writes it in a worker."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, run_id: int | None, table: bool = True) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.choices = [
+            (key, text)
+            for key, text in EXPORTS
+            if (key.startswith("table") and table) or (key.startswith("run") and run_id is not None)
+        ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Export", classes="dialog-title")
+            with RadioSet(id="what"):
+                for i, (key, text) in enumerate(self.choices):
+                    yield RadioButton(text.replace("This run", f"Run #{self.run_id}"), value=i == 0, name=key)
+            yield Label("File")
+            yield Input(self._default_path(self.choices[0][0]), id="path")
+            with Horizontal(classes="buttons"):
+                yield Button("Export", id="export", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _default_path(self, key: str) -> str:
+        stem = "synthsign-runs" if key.startswith("table") else f"synthsign-run-{self.run_id}"
+        return str(Path.cwd() / f"{stem}.{key.rsplit('-', 1)[1]}")
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        self.query_one("#path", Input).value = self._default_path(event.pressed.name or "table-csv")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "export":
+            self.dismiss(None)
+            return
+        pressed = self.query_one(RadioSet).pressed_button
+        key = pressed.name if pressed is not None else self.choices[0][0]
+        self.dismiss((key, Path(self.query_one("#path", Input).value).expanduser()))

@@ -1,0 +1,553 @@
+"""The home screen: every run in the catalog, filtered, sorted and followed live.
+
+The table shows one page of the filtered, sorted query at a time and loads the next page as the cursor nears
+the end, so ten thousand runs open as fast as ten. Once a second a worker reads only the runs whose
+`updated_at` moved since the last poll (whichever process wrote them) and updates their cells in place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from synthsign_tui.app import format as fmt
+from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.messages import CatalogChanged
+from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ExportModal, TagsModal
+
+PAGE = 200
+RESUMABLE = ("failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort: str  # a query.FIELDS name
+    cell: Callable[[Any, float], Any]
+    default: bool = True
+
+
+def _epochs(r, _now):
+    return f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
+
+
+def _duration(r, now):
+    if r.status == "running" and r.started_at:
+        return fmt.duration((r.duration_s or 0) + now - max(r.started_at, r.finished_at or 0))
+    return fmt.duration(r.duration_s)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "#", "id", lambda r, _: str(r.id)),
+    Column("name", "name", "name", lambda r, _: r.name),
+    Column("status", "status", "status", lambda r, now: fmt.status_text(_status(r, now))),
+    Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
+    Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}"),
+    Column("epochs", "epochs", "epochs", _epochs),
+    Column("val_acc", "syn val", "val_acc", lambda r, _: fmt.pct(r.val_acc)),
+    Column("real_bal_acc", "real bal", "real_bal_acc", lambda r, _: fmt.pct(r.real_bal_acc)),
+    Column("gap", "gap", "gap", lambda r, _: fmt.points(r.gap)),
+    Column("duration", "duration", "duration", _duration),
+    Column("started", "started", "started", lambda r, _: fmt.stamp(r.started_at)),
+    Column("tags", "tags", "tags", lambda r, _: r.tags.replace(",", " ")),
+    Column("real_acc", "real acc", "real_acc", lambda r, _: fmt.pct(r.real_acc), False),
+    Column("before_val_acc", "syn before", "before_val_acc", lambda r, _: fmt.pct(r.before_val_acc), False),
+    Column(
+        "before_real",
+        "real before",
+        "before_real_bal_acc",
+        lambda r, _: fmt.pct(r.before_real_bal_acc),
+        False,
+    ),
+    Column("val_loss", "val loss", "val_loss", lambda r, _: fmt.num(r.val_loss), False),
+    Column("preset", "preset", "preset", lambda r, _: r.preset or "–", False),
+    Column("seed", "seed", "seed", lambda r, _: fmt.num(r.seed), False),
+    Column("image_size", "px", "image_size", lambda r, _: fmt.num(r.image_size), False),
+    Column("created", "created", "created", lambda r, _: fmt.stamp(r.created_at), False),
+    Column(
+        "notes", "notes", "notes", lambda r, _: (r.notes or "").splitlines()[0][:40] if r.notes else "", False
+    ),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
+ROW_FIELDS = (
+    "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
+    "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
+    "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
+    "seed", "image_size", "archived",
+)  # fmt: skip
+
+
+def _status(row, now: float) -> str:
+    return fmt.display_status(row.status, row.heartbeat_at, now)
+
+
+WELCOME = """[b]Welcome to SynthSign[/b]
+
+SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion
+model from your prompts) and measures how well it transfers to [i]real[/i] photos. Every run is recorded in
+this catalog: its config, generation progress, loss and accuracy per epoch, and a prediction for every real
+photo, so you can compare runs later.
+
+[b]Press [reverse] n [/reverse] to start a run[/b] from a preset (the offline one runs on a CPU in a few
+minutes, no downloads).  [reverse] ? [/reverse] lists every key.  [reverse] q [/reverse] quits.
+"""
+
+
+class RunsLoaded(Message):
+    def __init__(self, rows: list[Any], matching: int, total: int, append: bool, last_update: float) -> None:
+        super().__init__()
+        self.rows, self.matching, self.total, self.append, self.last_update = (
+            rows, matching, total, append, last_update,
+        )  # fmt: skip
+
+
+class RunsChanged(Message):
+    def __init__(self, rows: list[Any], last_update: float) -> None:
+        super().__init__()
+        self.rows, self.last_update = rows, last_update
+
+
+class RunsScreen(Screen):
+    BINDINGS = bindings_for("runs")
+    AUTO_FOCUS = "#runs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.sort_key = "created"
+        self.descending = True
+        self.columns: list[str] = list(DEFAULT_COLUMNS)
+        self.marked: set[int] = set()
+        self.rows: dict[int, Any] = {}
+        self.matching = 0
+        self.total: int | None = None
+        self.last_update = 0.0
+        self._loading = False
+        self._ready = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filter-bar"):
+            yield Input(
+                placeholder="/ filter: real_bal_acc>0.9 generator=procedural status:done tag:x train.lr<0.01",
+                id="filter",
+            )
+            yield Static("opening catalog…", id="match-count")
+        yield Static("", id="filter-error")
+        with Vertical(id="runs-body"):
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield Static(id="welcome")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#welcome").display = False
+        self.query_one("#filter-error").display = False
+        self.query_one(DataTable).focus()
+        if self.app.catalog is not None:
+            self.catalog_ready()
+
+    @property
+    def catalog(self):
+        return self.app.catalog
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs", DataTable)
+
+    def catalog_ready(self) -> None:
+        """Called once the app opened the catalog: restore the saved view, load, then follow updates."""
+        if self._ready:
+            return
+        self._ready = True
+        self.load_settings()
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
+    def load_settings(self) -> None:
+        get = self.catalog.get_setting
+        saved = {
+            "filter": get("dashboard.filter", ""),
+            "sort": get("dashboard.sort", "created:desc"),
+            "columns": get("dashboard.columns"),
+        }
+        self.app.call_from_thread(self._apply_settings, saved)
+
+    def _apply_settings(self, saved: dict[str, Any]) -> None:
+        key, _, direction = (saved["sort"] or "created:desc").partition(":")
+        if any(c.sort == key for c in COLUMNS):
+            self.sort_key, self.descending = key, direction != "asc"
+        if saved["columns"]:
+            try:
+                cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
+            except ValueError:
+                cols = []
+            self.columns = cols or self.columns
+        self.filter_text = saved["filter"] or ""
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = self.filter_text
+        self._build_columns()
+        self.reload()
+        self.table.focus()
+        self.set_interval(self.app.poll_interval, self.poll)
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self, limit: int | None = None) -> None:
+        """Re-run the query for the first `limit` rows (the rows loaded now, at least one page)."""
+        if self.catalog is None:
+            return
+        self._loading = True
+        self._query(self.filter_text, self.sort_key, self.descending, limit or max(PAGE, len(self.rows)), 0)
+
+    @work(thread=True, exclusive=True, group="table", exit_on_error=False)
+    def _query(self, text: str, sort: str, descending: bool, limit: int, offset: int) -> None:
+        from sqlalchemy import func, select
+
+        from synthsign_tui import query
+        from synthsign_tui.catalog import Run
+
+        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
+        stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
+        with self.catalog.session() as s:
+            rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
+            matching = s.execute(query.count_statement(text)).scalar_one() if offset == 0 else self.matching
+            total = s.execute(select(func.count()).select_from(Run)).scalar_one()
+            last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
+        self.post_message(RunsLoaded(rows, matching, total, offset > 0, last))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self._loading = False
+        self.matching, self.total = message.matching, message.total
+        self.last_update = max(self.last_update, message.last_update)
+        table = self.table
+        now = self.app.clock()
+        if not message.append:
+            keep = self._cursor_run_id()
+            table.clear()
+            self.rows = {}
+        for row in message.rows:
+            if row.id in self.rows:
+                continue
+            self.rows[row.id] = row
+            table.add_row(*self._cells(row, now), key=str(row.id))
+        if not message.append and keep is not None and keep in self.rows:
+            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        empty = self.total == 0
+        self.query_one("#welcome").display = empty
+        self.table.display = not empty
+        if empty:
+            self.query_one("#welcome", Static).update(WELCOME + self._presets_text())
+        shown = len(self.rows)
+        text = f"{self.matching:,} of {self.total:,} runs"
+        if shown < self.matching:
+            text += f" · {shown:,} loaded"
+        if self.marked:
+            text += f" · {len(self.marked)} marked"
+        self.query_one("#match-count", Static).update(text)
+
+    @staticmethod
+    def _presets_text() -> str:
+        from synthsign_tui.config import list_presets
+
+        lines = "\n".join(f"  [b cyan]{name}[/]  {about}" for name, about in list_presets().items())
+        return f"\n[b]Presets[/b] (pick one in the form):\n{lines}\n"
+
+    def poll(self) -> None:
+        if self.catalog is not None and not self._loading:
+            self._poll(self.filter_text, self.last_update)
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self, text: str, since: float) -> None:
+        from synthsign_tui import query
+        from synthsign_tui.catalog import Run
+
+        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
+        stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
+        with self.catalog.session() as s:
+            rows = list(s.execute(stmt).all())
+        if rows:
+            self.post_message(RunsChanged(rows, max(r.updated_at for r in rows)))
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.last_update = max(self.last_update, message.last_update)
+        if any(r.id not in self.rows for r in message.rows):
+            self.reload()  # a new run (or one that now matches): its place in the sort order is the query's
+            return
+        now = self.app.clock()
+        table = self.table
+        for row in message.rows:
+            old = self.rows[row.id]
+            self.rows[row.id] = row
+            for key, old_cell, new_cell in zip(
+                self.columns, self._cells(old, now), self._cells(row, now), strict=True
+            ):
+                if str(old_cell) != str(new_cell) or key == "status":
+                    table.update_cell(str(row.id), key, new_cell)
+            if row.id in self.marked:
+                table.update_cell(str(row.id), "mark", "●")
+
+    def on_catalog_changed(self, _message: CatalogChanged) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self._ready:
+            self.reload()
+
+    # ------------------------------------------------------------------ table
+
+    def _build_columns(self) -> None:
+        table = self.table
+        table.clear(columns=True)
+        table.add_column(" ", key="mark", width=1)
+        for key in self.columns:
+            col = COLUMN_BY_KEY[key]
+            arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
+            table.add_column(col.label + arrow, key=key)
+        self.rows = {}
+
+    def _cells(self, row, now: float) -> list[Any]:
+        mark = "●" if row.id in self.marked else ""
+        return [mark, *(COLUMN_BY_KEY[k].cell(row, now) for k in self.columns)]
+
+    def _cursor_run_id(self) -> int | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return int(key.value) if key.value else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= len(self.rows) - 20 and len(self.rows) < self.matching and not self._loading:
+            self._loading = True
+            self._query(self.filter_text, self.sort_key, self.descending, PAGE, len(self.rows))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_run(int(event.row_key.value))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in COLUMN_BY_KEY:
+            self._sort(COLUMN_BY_KEY[key].sort, toggle=True)
+
+    def _sort(self, sort: str, toggle: bool = False) -> None:
+        if toggle and sort == self.sort_key:
+            self.descending = not self.descending
+        elif sort != self.sort_key:
+            self.sort_key, self.descending = sort, sort not in ("name", "id", "status", "tags", "generator")
+        self._build_columns()
+        self.reload(limit=PAGE)
+        self._save("dashboard.sort", f"{self.sort_key}:{'desc' if self.descending else 'asc'}")
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, key: str, value: str) -> None:
+        self.catalog.set_setting(key, value)
+
+    # ------------------------------------------------------------------ filter
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        from synthsign_tui import query
+
+        error = self.query_one("#filter-error", Static)
+        try:
+            query.parse(event.value)
+        except query.QueryError as exc:
+            error.update(f"[red]✗[/] {exc}")
+            error.display = True
+            return
+        error.display = False
+        self.filter_text = event.value
+        self.reload(limit=PAGE)
+        self._save("dashboard.filter", event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def key_escape(self) -> None:
+        if self.query_one("#filter", Input).has_focus:
+            self.table.focus()
+
+    # ------------------------------------------------------------------ actions on runs
+
+    def _current(self):
+        run_id = self._cursor_run_id()
+        return self.rows.get(run_id) if run_id is not None else None
+
+    def action_open_run(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.app.open_run(row.id)
+
+    def action_mark(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        self.marked ^= {row.id}
+        self.table.update_cell(str(row.id), "mark", "●" if row.id in self.marked else "")
+        self.table.action_cursor_down()
+        self._show_counts()
+
+    def action_compare(self) -> None:
+        ids = sorted(self.marked)
+        if len(ids) < 2:
+            self.notify("Mark two or more runs with space, then press c.", severity="warning")
+            return
+        self.app.open_compare(ids)
+
+    def action_new_run(self) -> None:
+        self.app.open_form(None)
+
+    def action_clone(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        config = self.catalog.require_run(row.id).config
+        config["name"] = f"{config.get('name', 'run')}-2"
+        self.app.open_form(config)
+
+    def action_resume(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        status = _status(row, self.app.clock())
+        if status not in RESUMABLE:
+            self.notify(f"Run #{row.id} is {status}: only failed, cancelled or interrupted runs resume.")
+            return
+        self.app.resume(row.id)
+
+    def action_delete(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        if _status(row, self.app.clock()) == "running":
+            self.notify(f"Run #{row.id} is running: cancel it first (open it, x).", severity="warning")
+            return
+        run = self.catalog.require_run(row.id)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._delete(row.id)
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Delete run #{row.id} “{row.name}” from the catalog, and its folder\n{run.run_dir}\n"
+                "(generated images, checkpoints, logs)? This cannot be undone.",
+                yes="Delete",
+                no="Keep",
+            ),
+            answer,
+        )
+
+    @work(thread=True, group="edit", exit_on_error=False)
+    def _delete(self, run_id: int) -> None:
+        self.catalog.delete_run(run_id, remove_folder=True)
+        self.marked.discard(run_id)
+        self.post_message(CatalogChanged())
+        self.app.call_from_thread(self.notify, f"Deleted run #{run_id}.")
+
+    def action_edit_tags(self) -> None:
+        row = self._current()
+        if row is not None:
+            edit_tags(self, row.id)
+
+    def action_archive(self) -> None:
+        row = self._current()
+        if row is not None:
+            self._archive(row.id, not row.archived)
+
+    @work(thread=True, group="edit", exit_on_error=False)
+    def _archive(self, run_id: int, archived: bool) -> None:
+        self.catalog.update_run(run_id, archived=archived)
+        self.post_message(CatalogChanged())
+        word = "Archived" if archived else "Restored"
+        hint = " (`is:archived` in the filter shows archived runs)" if archived else ""
+        self.app.call_from_thread(self.notify, f"{word} run #{run_id}{hint}.")
+
+    def action_sort_next(self) -> None:
+        sorts = [COLUMN_BY_KEY[k].sort for k in self.columns]
+        i = sorts.index(self.sort_key) + 1 if self.sort_key in sorts else 0
+        self._sort(sorts[i % len(sorts)])
+
+    def action_sort_reverse(self) -> None:
+        self._sort(self.sort_key, toggle=True)
+
+    def action_columns(self) -> None:
+        def chosen(columns: list[str] | None) -> None:
+            if columns:
+                self.columns = columns
+                self._build_columns()
+                self.reload()
+                self._save("dashboard.columns", json.dumps(columns))
+
+        self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
+
+    def action_export(self) -> None:
+        row = self._current()
+        export(self, row.id if row else None, table=True)
+
+
+def edit_tags(screen: Screen, run_id: int) -> None:
+    """Open the tags-and-notes dialog for a run and save the answer in a worker."""
+    catalog = screen.app.catalog
+    run = catalog.require_run(run_id)
+
+    def save(result: tuple[list[str], str] | None) -> None:
+        if result is not None:
+            _save_tags(screen, run_id, *result)
+
+    screen.app.push_screen(TagsModal(f"#{run.id} {run.name}", run.tag_list, run.notes), save)
+
+
+@work(thread=True, group="edit", exit_on_error=False)
+def _save_tags(screen: Screen, run_id: int, tags: list[str], notes: str) -> None:
+    catalog = screen.app.catalog
+    catalog.set_tags(run_id, tags)
+    catalog.update_run(run_id, notes=notes)
+    screen.post_message(CatalogChanged())
+
+
+def export(screen: Screen, run_id: int | None, table: bool) -> None:
+    """Ask what to export and where, then write it in a worker."""
+
+    def chosen(answer) -> None:
+        if answer is not None:
+            _export(screen, *answer, run_id)
+
+    screen.app.push_screen(ExportModal(run_id, table=table), chosen)
+
+
+@work(thread=True, group="export", exit_on_error=False)
+def _export(screen: Screen, what: str, path, run_id: int | None) -> None:
+    from synthsign_tui.app import export as exporter
+
+    catalog = screen.app.catalog
+    if what.startswith("table"):
+        text = getattr(screen, "filter_text", "")
+        sort = getattr(screen, "sort_key", "created")
+        n = exporter.export_table(catalog, path, text, sort, getattr(screen, "descending", True))
+        message = f"Wrote {n} runs to {path}"
+    else:
+        exporter.export_run(catalog, run_id, path)
+        message = f"Wrote run #{run_id} to {path}"
+    screen.app.call_from_thread(screen.notify, message)
