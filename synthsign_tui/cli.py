@@ -276,14 +276,18 @@ def cmd_presets() -> int:
 def cmd_runs(catalog: Catalog, as_json: bool, filter_text: str, include_archived: bool) -> int:
     catalog.mark_interrupted()
     if filter_text:
-        from synthsign_tui.query import filter_runs
+        from synthsign_tui.query import statement
 
-        runs = filter_runs(catalog, filter_text, include_archived=include_archived)
+        with catalog.session() as session:
+            runs = list(session.scalars(statement(filter_text, include_archived=include_archived)).all())
     else:
         runs = catalog.list_runs(include_archived=include_archived)
     rows = [catalog.run_summary(r) for r in runs]
     if as_json:
         print(json.dumps(rows, indent=2))
+        return 0
+    if not rows and filter_text:
+        console.print(f"No runs in {catalog.path} match {filter_text!r}.", highlight=False)
         return 0
     if not rows:
         console.print(

@@ -82,3 +82,15 @@ def test_compare_json_lists_differing_keys(tmp_path):
     assert data["differences"] == {"seed": [0, 5]}
     assert data["metrics"]["images"] == [8, 8]
     assert [r["id"] for r in data["runs"]] == [1, 2]
+
+
+def test_runs_filter(tmp_path):
+    synthsign("run", "--until", "generate", *TINY, "--name", "alpha", cwd=tmp_path)
+    synthsign("run", "--until", "generate", *TINY, "--name", "beta", "--set", "seed=3", cwd=tmp_path)
+    names = [
+        r["name"] for r in json.loads(synthsign("runs", "--json", "--filter", "seed=3", cwd=tmp_path).stdout)
+    ]
+    assert names == ["beta"]
+    assert "match" in synthsign("runs", "--filter", "status:failed", cwd=tmp_path).stdout
+    bad = synthsign("runs", "--filter", "images>>2", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "takes a number" in bad.stderr and "Traceback" not in bad.stderr
