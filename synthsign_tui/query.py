@@ -196,7 +196,9 @@ def _config_term(term: str, key: str, op: str, raw: str) -> ColumnElement:
     path = "$." + key
     value_expr = func.json_extract(Run.config_json, path)
     if raw.lower() in ("none", "null") and op in ("=", ":", "!="):
-        return value_expr.is_(None) if op != "!=" else value_expr.is_not(None)
+        # config values may be the string "none" (train.weights) as well as missing
+        missing = or_(value_expr.is_(None), func.lower(value_expr) == raw.lower())
+        return not_(missing) if op == "!=" else missing
     if raw.lower() in ("true", "false"):
         return _compare(value_expr, op, 1 if raw.lower() == "true" else 0)
     try:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.messages import CatalogReady, EventRelay, RunEvents, RunFinished, RunStarted
-from synthsign_tui.app.modals import ConfirmModal, ErrorModal, HelpScreen
+from synthsign_tui.app.modals import ConfirmModal, HelpScreen, ShowsWorkerErrors
 from synthsign_tui.app.runs_screen import RunsScreen
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 IMAGE_MODES = ("auto", "halfblock", "graphics")
 
 
-class SynthSignApp(App[int]):
+class SynthSignApp(ShowsWorkerErrors, App[int]):
     CSS_PATH = "synthsign.tcss"
     TITLE = "SynthSign"
     BINDINGS = bindings_for("app")
@@ -212,18 +212,3 @@ class SynthSignApp(App[int]):
         # thread workers outlive the app unless told to stop: a run left here becomes cancelled, resumable
         for cancel in list(self.cancels.values()):
             cancel.set()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.push_screen(ErrorModal(f"{event.worker.name} failed", _describe(error)))
-
-
-def _describe(error: BaseException | None) -> str:
-    from synthsign_tui.errors import SynthSignError
-
-    if isinstance(error, SynthSignError):
-        return str(error)
-    import traceback
-
-    return "".join(traceback.format_exception(error)).strip() if error else "unknown error"

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from synthsign_tui.app import format as fmt
 from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.modals import ShowsWorkerErrors
 from synthsign_tui.app.widgets import Line, MetricPlot
 
 # (label, Run attribute, higher is better)
@@ -38,7 +39,7 @@ class CompareRead(Message):
         self.data = data
 
 
-class CompareScreen(Screen):
+class CompareScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("compare")
 
     def __init__(self, run_ids: list[int]) -> None:

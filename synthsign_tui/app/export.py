@@ -16,7 +16,7 @@ def export_table(
     from synthsign_tui import query
 
     with catalog.session() as s:
-        runs = list(s.exec(query.statement(text, order_by=sort, descending=descending)).all())
+        runs = list(s.scalars(query.statement(text, order_by=sort, descending=descending)).all())
     rows = [catalog.run_summary(r) for r in runs]
     if path.suffix == ".json":
         path.write_text(json.dumps(rows, indent=2) + "\n")

@@ -32,6 +32,7 @@ from textual.widgets import (
 
 from synthsign_tui import config as cfg
 from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.modals import ShowsWorkerErrors
 
 DEFAULT_PRESET = "road-signs-offline"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -108,7 +109,7 @@ def deep_update(base: dict[str, Any], new: dict[str, Any]) -> None:
             base[key] = value
 
 
-class FormScreen(Screen):
+class FormScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("form")
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:

@@ -10,8 +10,28 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static, TextArea
+from textual.worker import Worker, WorkerState
 
 from synthsign_tui.app.bindings import help_rows
+
+
+class ShowsWorkerErrors:
+    """Mixed into each screen: a worker that raised shows its error in a modal (worker messages do not bubble)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.app.push_screen(ErrorModal(f"{event.worker.name} failed", describe(event.worker.error)))
+
+
+def describe(error: BaseException | None) -> str:
+    """A user error's own message; anything else with its traceback."""
+    from synthsign_tui.errors import SynthSignError
+
+    if isinstance(error, SynthSignError):
+        return str(error)
+    import traceback
+
+    return "".join(traceback.format_exception(error)).strip() if error else "unknown error"
 
 
 class ConfirmModal(ModalScreen[bool]):

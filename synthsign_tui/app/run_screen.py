@@ -24,7 +24,7 @@ from synthsign_tui.app import format as fmt
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.data import RunReader, RunUpdate, Series, StepAxis, find_evaluation, primary_evaluation
 from synthsign_tui.app.messages import RunEvents, RunFinished, RunStarted
-from synthsign_tui.app.modals import ConfirmModal
+from synthsign_tui.app.modals import ConfirmModal, ShowsWorkerErrors
 from synthsign_tui.app.runs_screen import RESUMABLE, edit_tags, export
 from synthsign_tui.app.widgets import (
     STAGES,
@@ -49,7 +49,7 @@ class RunRead(Message):
         self.update = update
 
 
-class RunScreen(Screen):
+class RunScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("run")
 
     def __init__(self, run_id: int) -> None:

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from synthsign_tui.app import format as fmt
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.messages import CatalogChanged
-from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ExportModal, TagsModal
+from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ExportModal, ShowsWorkerErrors, TagsModal
 
 PAGE = 200
 RESUMABLE = ("failed", "cancelled", "interrupted")
@@ -118,7 +118,7 @@ class RunsChanged(Message):
         self.rows, self.last_update = rows, last_update
 
 
-class RunsScreen(Screen):
+class RunsScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("runs")
     AUTO_FOCUS = "#runs"
 
@@ -291,13 +291,12 @@ class RunsScreen(Screen):
         for row in message.rows:
             old = self.rows[row.id]
             self.rows[row.id] = row
+            keys = ["mark", *self.columns]
             for key, old_cell, new_cell in zip(
-                self.columns, self._cells(old, now), self._cells(row, now), strict=True
+                keys, self._cells(old, now), self._cells(row, now), strict=True
             ):
                 if str(old_cell) != str(new_cell) or key == "status":
                     table.update_cell(str(row.id), key, new_cell)
-            if row.id in self.marked:
-                table.update_cell(str(row.id), "mark", "●")
 
     def on_catalog_changed(self, _message: CatalogChanged) -> None:
         self.reload()

@@ -1,0 +1,276 @@
+"""The dashboard under a Pilot, on a real catalog file with runs written through the Catalog API."""
+
+import io
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Input, Static
+
+from synthsign_tui.app.app import SynthSignApp
+from synthsign_tui.app.compare_screen import CompareScreen
+from synthsign_tui.app.fake_runs import fake_config, real_photos, write_fake_run
+from synthsign_tui.app.form_screen import FormScreen, widget_id
+from synthsign_tui.app.run_screen import RunScreen
+from synthsign_tui.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (120, 40)
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_until(pilot, condition, seconds: float = 10.0):
+    """Let the app run until `condition()` holds, at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def text(widget) -> str:
+    """What a Static shows, as plain text (also for rich tables)."""
+    console = Console(width=200, file=io.StringIO(), record=True)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def make_app(db: Path, **kwargs) -> SynthSignApp:
+    kwargs.setdefault("image_mode", "halfblock")
+    kwargs.setdefault("live_system", False)
+    return SynthSignApp(db, **kwargs)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    catalog = Catalog(tmp_path / "runs.db")
+    photos = real_photos(ROOT / "assets" / "real", per_class=4)
+    write_fake_run(catalog, "alpha", seed=0, quality=0.9, tags=("baseline",), real_photos=photos)
+    write_fake_run(catalog, "beta", seed=1, quality=0.4, real_photos=photos, samples_dir=tmp_path / "samples")
+    write_fake_run(
+        catalog,
+        "gamma",
+        seed=2,
+        status="cancelled",
+        epochs_done=2,
+        config=fake_config("gamma", 2, train__lr=0.05),
+    )
+    return tmp_path / "runs.db"
+
+
+def table_names(app) -> list[str]:
+    table = app.screen.query_one("#runs", DataTable)
+    return [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
+
+
+async def test_empty_catalog_welcomes_and_lists_presets(tmp_path):
+    app = make_app(tmp_path / "runs.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        welcome = app.screen.query_one("#welcome", Static)
+        assert welcome.display
+        shown = text(welcome)
+        assert "Press" in shown and " n " in shown and "road-signs-offline" in shown
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormScreen)
+
+
+async def test_runs_table_filter_sort_and_remembered(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert table_names(app) == ["gamma", "beta", "alpha"]
+        assert "3 of 3 runs" in text(app.screen.query_one("#match-count", Static))
+        await pilot.press("slash", *"tag:baseline")
+        await settle(app, pilot)
+        assert table_names(app) == ["alpha"]
+        assert "1 of 3 runs" in text(app.screen.query_one("#match-count", Static))
+        # a bad filter is an inline message, and the table keeps its rows
+        app.screen.query_one("#filter", Input).value = "real_acc>lots"
+        await settle(app, pilot)
+        error = app.screen.query_one("#filter-error", Static)
+        assert error.display and "takes a number" in text(error)
+        assert table_names(app) == ["alpha"]
+        app.screen.query_one("#filter", Input).value = "status:done"
+        await settle(app, pilot)
+        assert not error.display
+        assert table_names(app) == ["beta", "alpha"]
+        await pilot.press("enter")  # back to the table
+        # click the "name" header: sort by name (ascending), click again: descending
+        await pilot.click("#runs", offset=(8, 0))
+        await settle(app, pilot)
+        assert table_names(app) == ["alpha", "beta"]
+        await pilot.press("S")
+        await settle(app, pilot)
+        assert table_names(app) == ["beta", "alpha"]
+    # filter and sort are remembered in the catalog
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.screen.query_one("#filter", Input).value == "status:done"
+        assert table_names(app) == ["beta", "alpha"]
+
+
+async def test_finished_run_screen_shows_plots_predictions_confusion(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "enter")  # beta
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunScreen) and screen.run.name == "beta"
+        loss = screen.query_one("#loss-plot")
+        assert [len(line.xs) for line in loss.lines] == [
+            72,
+            6,
+            7,
+        ]  # steps, train per epoch, val incl. epoch 0
+        assert screen.query_one("#predictions", DataTable).row_count == 8
+        assert "Confusion matrix" in text(screen.query_one("#confusion", Static))
+        assert screen.query_one("#thumb-0").display
+        screen.query_one("#run-tabs").active = "tab-predictions"
+        await settle(app, pilot)
+        await pilot.press("tab", "down")
+        await settle(app, pilot)
+        assert "predicted" in text(screen.query_one("#preview-probs", Static))
+        await pilot.press("l")
+        assert screen.query_one("#loss-plot").log_y
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, RunScreen)
+
+
+async def test_form_shows_field_error_and_refuses_launch(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        epochs = form.query_one(f"#{widget_id('train.epochs')}", Input)
+        epochs.focus()
+        epochs.value = "0"
+        await pilot.press("tab")  # leave the field: its error appears beside it
+        await settle(app, pilot)
+        error = form.query_one(f"#err-{widget_id('train.epochs')}", Static)
+        assert error.display and "greater than or equal to 1" in text(error)
+        assert form.query_one("#launch").disabled
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is form
+        assert len(Catalog(db).list_runs(include_archived=True)) == 3
+        # a class without designs is reported on the class rows
+        form.query_one("#class-1-draw", Input).value = ""
+        epochs.value = "2"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "designs" in text(form.query_one("#err-classes", Static))
+        assert app.screen is form
+
+
+async def test_compare_shows_differing_keys(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")  # nothing marked: a hint, no screen
+        assert not isinstance(app.screen, CompareScreen)
+        await pilot.press("space", "space")
+        await pilot.press("c")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        table = screen.query_one("#config-diff", DataTable)
+        keys = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "train.lr" in keys and "name" in keys and "seed" in keys
+        assert "train.batch_size" not in keys
+        await pilot.press("k")
+        await settle(app, pilot)
+        assert table.row_count > len(keys)
+        assert "★" in text(screen.query_one("#headline", Static))
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from synthsign_tui.catalog import Catalog
+    from synthsign_tui.app.fake_runs import fake_config
+    catalog = Catalog(sys.argv[1])
+    if sys.argv[2] == "create":
+        run = catalog.create_run(fake_config("external", 7))
+        catalog.update_run(run.id, status="running", stage="train", started_at=time.time(), heartbeat_at=time.time())
+        print(run.id)
+    else:
+        run_id = int(sys.argv[3])
+        catalog.add_epoch(run_id, 1, train_loss=0.5, val_loss=0.4, val_acc=0.77, train_acc=0.7)
+        catalog.update_run(run_id, status="done", duration_s=12.0)
+    """
+)
+
+
+async def test_run_written_by_another_process_appears_and_updates(db):
+    app = make_app(db, poll_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        out = subprocess.run(
+            [sys.executable, "-c", WRITER, str(db), "create"], capture_output=True, text=True, check=True
+        )
+        run_id = out.stdout.strip()
+        table = app.screen.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: run_id in [k.value for k in table.rows])
+        assert str(table.get_cell(run_id, "status")) == "running"
+        subprocess.run([sys.executable, "-c", WRITER, str(db), "update", run_id], check=True)
+        await wait_until(pilot, lambda: str(table.get_cell(run_id, "status")) == "done")
+        assert str(table.get_cell(run_id, "val_acc")) == "77.0%"
+
+
+async def test_stale_running_run_shows_interrupted(db):
+    catalog = Catalog(db)
+    run = catalog.create_run(fake_config("dropped", 3))
+    catalog.update_run(run.id, status="running", heartbeat_at=time.time() - 3600)
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        assert str(table.get_cell(str(run.id), "status")) == "interrupted"
+    assert Catalog(db).get_run(run.id).status == "interrupted"
+
+
+async def test_tags_archive_delete_and_help(db, tmp_path):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("t")
+        await settle(app, pilot)
+        app.screen.query_one("#tags", Input).value = "keep, best"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert Catalog(db).list_runs()[0].tag_list == ["best", "keep"]
+        await pilot.press("a")  # archive gamma
+        await settle(app, pilot)
+        assert table_names(app) == ["beta", "alpha"]
+        await pilot.press("d")  # delete beta, after confirming
+        await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert table_names(app) == ["alpha"]
+        assert [r.name for r in Catalog(db).list_runs(include_archived=True)] == ["gamma", "alpha"]
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert "Compare" in text(app.screen.query_one(".help-dialog VerticalScroll Static"))
+        await pilot.press("escape")
+        await pilot.press("e")
+        await settle(app, pilot)
+        app.screen.query_one("#path", Input).value = str(tmp_path / "runs.json")
+        await pilot.click("#export")
+        await settle(app, pilot)
+        assert '"name": "alpha"' in (tmp_path / "runs.json").read_text()
