@@ -1,0 +1,133 @@
+"""The dashboard driving the real engine at tiny size: launch from the form, cancel, resume, interrupted runs."""
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, TextArea
+
+from synthsign_tui import engine
+from synthsign_tui.app.app import SynthSignApp
+from synthsign_tui.app.form_screen import FormScreen, widget_id
+from synthsign_tui.app.run_screen import RunScreen
+from synthsign_tui.catalog import Catalog
+from synthsign_tui.config import preset_dict, validate
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "data.images_per_class": "4",
+    "generator.height": "32",
+    "generator.width": "32",
+    "train.epochs": "1",
+    "train.image_size": "32",
+    "train.batch_size": "8",
+    "evaluate.real_dir": str(ROOT / "assets" / "real"),
+}
+
+
+def tiny_config(name: str):
+    data = preset_dict("road-signs-offline")
+    data["name"] = name
+    for key, value in TINY.items():
+        section, leaf = key.split(".")
+        data[section][leaf] = value
+    data["evaluate"]["multicrop"] = "off"
+    return validate(data)
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_until(pilot, condition, seconds: float):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.1)
+
+
+def make_app(db: Path, **kwargs) -> SynthSignApp:
+    return SynthSignApp(db, image_mode="halfblock", live_system=False, **kwargs)
+
+
+def status_of(app) -> str | None:
+    screen = app.screen
+    return screen.run.status if isinstance(screen, RunScreen) and screen.run is not None else None
+
+
+async def test_launch_from_form_reaches_done_with_results(tmp_path):
+    db = tmp_path / "runs.db"
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        form.query_one(f"#{widget_id('name')}", Input).value = "from-form"
+        for key, value in TINY.items():
+            form.query_one(f"#{widget_id(key)}", Input).value = value
+        form.query_one("#advanced", TextArea).text = '[evaluate]\nmulticrop = "off"\n'
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), 10)
+        await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)
+        await settle(app, pilot)
+        screen = app.screen
+        assert screen.run.error is None
+        assert any(line.xs for line in screen.query_one("#acc-plot").lines)
+        assert screen.query_one("#predictions", DataTable).row_count > 0
+        assert screen.query_one("#confusion").content.title.startswith("Confusion matrix")
+        assert screen.query_one("#thumb-0").display
+    runs = Catalog(db).list_runs()
+    assert [(r.name, r.status, r.epochs_done) for r in runs] == [("from-form", "done", 1)]
+    assert runs[0].real_bal_acc is not None
+
+
+async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path):
+    db = tmp_path / "runs.db"
+    app = make_app(db, launch=tiny_config("to-cancel"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.cancels and status_of(app) == "cancelled", 120)
+        run_id = app.screen.run_id
+        assert Catalog(db).get_run(run_id).status == "cancelled"
+        await pilot.press("r")
+        await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)
+    run = Catalog(db).get_run(run_id)
+    assert run.status == "done" and run.epochs_done == 1
+
+
+async def test_interrupted_run_resumes_from_runs_table(tmp_path):
+    db = tmp_path / "runs.db"
+    catalog = Catalog(db)
+    run = engine.create_run(tiny_config("dropped"), catalog)
+    catalog.update_run(run.id, status="running", stage="generate", heartbeat_at=time.time() - 3600)
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        assert str(table.get_cell(str(run.id), "status")) == "interrupted"
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), 10)
+        await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)
+    assert Catalog(db).get_run(run.id).status == "done"
+
+
+async def test_quit_with_a_run_in_progress_asks_and_cancels(tmp_path):
+    db = tmp_path / "runs.db"
+    app = make_app(db, launch=tiny_config("quit-me"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
+        run_id = app.screen.run_id
+        await pilot.press("q")
+        await pilot.pause()
+        assert "still in progress" in str(app.screen.query_one(".question").content)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.cancels, 120)
+    assert Catalog(db).get_run(run_id).status == "cancelled"
