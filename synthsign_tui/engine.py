@@ -22,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from synthsign_tui.catalog import HEARTBEAT_SECONDS, RESUMABLE, Catalog, Run
 from synthsign_tui.config import RunConfig, validate
 from synthsign_tui.errors import SynthSignError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STAGES = ("generate", "train", "evaluate")
 PACKAGES = (
@@ -58,7 +59,12 @@ class Event:
 
 @dataclass
 class Distributed:
-    """Which process this is. Single-process by default; `dist.py` fills it in under `accelerate launch`."""
+    """Which process this is. Single-process by default; `dist.py` fills it in under `accelerate launch`.
+
+    Every process must make the same collective calls (barrier, broadcast, gather, and the helpers built on
+    them) in the same order, or they wait for each other forever: `on_main` and `together` keep that promise
+    when a step fails or is cancelled on some processes only, by raising on every process.
+    """
 
     process_index: int = 0
     num_processes: int = 1
@@ -77,6 +83,79 @@ class Distributed:
     def gather(self, items: list[Any]) -> list[Any]:
         """Every process's `items`, concatenated in process order, on every process."""
         return items
+
+    def share(self, items: list[Any]) -> list[Any]:
+        """This process's contiguous part of `items`; the parts, in process order, make up `items`."""
+        return items
+
+    def on_main(self, work: Callable[[], T]) -> T:
+        """`work()` done by the main process, its result on every process; if it raised, every process raises."""
+        if self.num_processes == 1:
+            return work()
+        result, failure = None, None
+        if self.is_main:
+            try:
+                result = work()
+            except Exception as exc:
+                failure = exc
+        result, report = self.broadcast((result, _failure_report(failure, 0)))
+        if failure is not None:
+            raise failure
+        if report is not None:
+            raise _reported_failure(report)
+        return result
+
+    def together(self, work: Callable[[], T], while_waiting: Callable[[], None] | None = None) -> T:
+        """`work()` on every process, then wait for all; if it failed or was cancelled anywhere, every process raises.
+
+        `while_waiting` is called about twice a second, from another thread, while this process waits for the others.
+        """
+        if self.num_processes == 1:
+            return work()
+        result, failure = None, None
+        try:
+            result = work()
+        except Exception as exc:
+            failure = exc
+        stop = threading.Event()
+        if while_waiting is not None:
+            threading.Thread(target=_repeat, args=(while_waiting, stop), daemon=True).start()
+        try:
+            reports = self.gather([_failure_report(failure, self.process_index)])
+        finally:
+            stop.set()
+        if failure is not None:
+            raise failure
+        for report in reports:
+            if report is not None:
+                raise _reported_failure(report)
+        return result
+
+
+def _failure_report(failure: BaseException | None, process_index: int) -> tuple[int, str, str] | None:
+    """What other processes need to know of a failure: (process, kind, message)."""
+    if failure is None:
+        return None
+    if isinstance(failure, Cancelled):
+        return process_index, "cancelled", ""
+    if isinstance(failure, SynthSignError):
+        return process_index, "error", str(failure)
+    return process_index, "crash", "".join(traceback.format_exception(failure)).strip()
+
+
+def _reported_failure(report: tuple[int, str, str]) -> Exception:
+    process_index, kind, message = report
+    if kind == "cancelled":
+        return Cancelled()
+    return SynthSignError(f"process {process_index} failed: {message}")
+
+
+def _repeat(action: Callable[[], None], stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        try:
+            action()
+        except Exception:  # a report must not kill the waiting
+            log.exception("progress report while waiting failed")
 
 
 class RunContext:
@@ -263,22 +342,18 @@ def execute(
     status, error = "done", None
     try:
         device = default_device()
-        if dist.is_main:
-            env = environment_record(device)
-            write_atomic(ctx.run_dir / "environment.json", json.dumps(env, indent=2) + "\n")
-            catalog.update_run(
-                run_id, device=device, versions_json=json.dumps(env["versions"]), git_commit=env["git_commit"]
-            )
+        dist.on_main(lambda: _record_environment(ctx, device))
+        processes = f" x {dist.num_processes} processes" if dist.num_processes > 1 else ""
         ctx.log(
-            ("resumed" if resumed else "started") + f" on {device}, stages {', '.join(STAGES[: last + 1])}"
+            ("resumed" if resumed else "started")
+            + f" on {device}{processes}, stages {', '.join(STAGES[: last + 1])}"
         )
         for stage in STAGES[: last + 1]:
-            ctx.check_cancel()
+            dist.together(ctx.check_cancel)
             if dist.is_main:
                 catalog.update_run(run_id, stage=stage, progress_done=0, progress_total=0)
             ctx.emit("status", stage=stage, message=f"stage {stage}", data={"status": "running"})
-            _stage_function(stage)(ctx)
-            dist.barrier()
+            dist.together(lambda stage=stage: _stage_function(stage)(ctx))
     except Cancelled:
         status = "cancelled"
         ctx.log("cancelled; `synthsign resume` continues it", "warning")
@@ -296,8 +371,17 @@ def execute(
             run_id, status=status, error=error, finished_at=time.time(),
             duration_s=prior + (time.time() - started),
         )  # fmt: skip
+    dist.barrier()  # every process returns once the final status is in the catalog
     ctx.emit("status", message=status, data={"status": status, "error": error})
     return run_id
+
+
+def _record_environment(ctx: RunContext, device: str) -> None:
+    env = environment_record(device)
+    write_atomic(ctx.run_dir / "environment.json", json.dumps(env, indent=2) + "\n")
+    ctx.catalog.update_run(
+        ctx.run_id, device=device, versions_json=json.dumps(env["versions"]), git_commit=env["git_commit"]
+    )
 
 
 def _stage_function(stage: str) -> Callable[[RunContext], None]:
