@@ -126,7 +126,7 @@ def reconcile(dataset: Path, jobs: list[ImageJob]) -> dict[str, dict[str, Any]]:
     for tmp in dataset.rglob(".*.tmp*"):
         tmp.unlink()
     rows = {}
-    for row in read_manifest(dataset / MANIFEST):
+    for row in read_manifest(dataset / MANIFEST) + read_parts(dataset):
         path = dataset / row["file_name"]
         if row["file_name"] in wanted and path.exists() and sha256_file(path) == row["sha256"]:
             rows[row["file_name"]] = row
@@ -135,7 +135,41 @@ def reconcile(dataset: Path, jobs: list[ImageJob]) -> dict[str, dict[str, Any]]:
             if path.relative_to(dataset).as_posix() not in rows:
                 path.unlink()
     write_manifest(dataset, rows.values())
+    remove_parts(dataset)
     return rows
+
+
+def part_path(dataset: Path, process_index: int) -> Path:
+    """Where process `process_index` > 0 of a multi-process run appends its manifest rows; main merges them."""
+    return dataset / f".{MANIFEST}.part-{process_index}"
+
+
+def read_parts(dataset: Path) -> list[dict[str, Any]]:
+    return [row for path in sorted(dataset.glob(f".{MANIFEST}.part-*")) for row in read_manifest(path)]
+
+
+def remove_parts(dataset: Path) -> None:
+    for path in dataset.glob(f".{MANIFEST}.part-*"):
+        path.unlink()
+
+
+class PartCounter:
+    """Counts the rows that the other processes have appended to their manifest parts, reading only new bytes."""
+
+    def __init__(self, dataset: Path, num_processes: int):
+        self.paths = [part_path(dataset, i) for i in range(1, num_processes)]
+        self.offsets = [0] * len(self.paths)
+        self.rows = 0
+
+    def count(self) -> int:
+        for i, path in enumerate(self.paths):
+            if path.exists():
+                with path.open("rb") as f:
+                    f.seek(self.offsets[i])
+                    chunk = f.read()
+                self.offsets[i] += len(chunk)
+                self.rows += chunk.count(b"\n")
+        return self.rows
 
 
 def write_manifest(dataset: Path, rows) -> None:
@@ -194,58 +228,76 @@ def manifest_row(
 
 
 def generate_stage(ctx: RunContext) -> None:
-    """Make every missing image of the run's dataset, reporting progress; safe to call again after any stop."""
-    config, catalog = ctx.config, ctx.catalog
+    """Make every missing image of the run's dataset, reporting progress; safe to call again after any stop.
+
+    With several processes, the main process reconciles, each process makes its share of the missing images
+    (appending its rows to its own manifest part), and the main process merges the parts and reports the
+    images of all processes.
+    """
+    config, catalog, dist = ctx.config, ctx.catalog, ctx.dist
     dataset = ctx.dataset_dir
     jobs = plan(config)
     for split in SPLITS:
         for label in dataset_classes(config):
             (dataset / split / label).mkdir(parents=True, exist_ok=True)
-    done_rows = reconcile(dataset, jobs) if ctx.dist.is_main else {}
-    done_rows = ctx.dist.broadcast(done_rows)
-    todo = [job for job in jobs if job.file_name not in done_rows]
-    total = len(jobs)
-    ctx.log(f"generate: {total} images ({len(done_rows)} already made) with {config.generator.kind}")
-    ctx.progress("generate", len(done_rows), total, "loading the generator")
+    done_rows = dist.on_main(lambda: reconcile(dataset, jobs))
+    already, total = len(done_rows), len(jobs)
+    todo = dist.share([job for job in jobs if job.file_name not in done_rows])
+    others = PartCounter(dataset, dist.num_processes) if dist.is_main else None
+
+    def report(message: str) -> None:
+        done = len(done_rows) + (others.count() if others else 0)
+        ctx.progress("generate", done, total, message)
+
+    ctx.log(f"generate: {total} images ({already} already made) with {config.generator.kind}")
+    report("loading the generator")
     started = time.time()
-    generator = make_generator(config.generator)
-    manifest = (dataset / MANIFEST).open("a")
-    made = 0
-    batch_size = config.generator.batch_size
+
+    def make_share() -> None:
+        generator = make_generator(config.generator)
+        batch_size = config.generator.batch_size
+        manifest_file = dataset / MANIFEST if dist.is_main else part_path(dataset, dist.process_index)
+        with manifest_file.open("a") as manifest:
+            for start in range(0, len(todo), batch_size):
+                ctx.check_cancel()
+                batch = todo[start : start + batch_size]
+                t0 = time.time()
+                results = generator.generate(batch)
+                seconds = (time.time() - t0) / len(batch)
+                samples = []
+                for job, (image, extra) in zip(batch, results, strict=True):
+                    sha = save_png(image, dataset / job.file_name)
+                    row = manifest_row(job, config.generator, sha, seconds, extra)
+                    manifest.write(json.dumps(row, sort_keys=True) + "\n")
+                    manifest.flush()
+                    done_rows[job.file_name] = row
+                    samples.append(
+                        {"path": str(dataset / job.file_name), "label": job.label, "split": job.split,
+                         "prompt": job.prompt, "seed": job.seed}
+                    )  # fmt: skip
+                if dist.is_main:
+                    catalog.add_samples(ctx.run_id, samples)
+                last = batch[-1]
+                report(f"{last.label}: {last.prompt}")
+                ctx.emit("sample", stage="generate", data={"samples": samples})
+
     try:
-        for start in range(0, len(todo), batch_size):
-            ctx.check_cancel()
-            batch = todo[start : start + batch_size]
-            t0 = time.time()
-            results = generator.generate(batch)
-            seconds = (time.time() - t0) / len(batch)
-            samples = []
-            for job, (image, extra) in zip(batch, results, strict=True):
-                sha = save_png(image, dataset / job.file_name)
-                row = manifest_row(job, config.generator, sha, seconds, extra)
-                manifest.write(json.dumps(row, sort_keys=True) + "\n")
-                manifest.flush()
-                done_rows[job.file_name] = row
-                samples.append(
-                    {"path": str(dataset / job.file_name), "label": job.label, "split": job.split,
-                     "prompt": job.prompt, "seed": job.seed}
-                )  # fmt: skip
-            made += len(batch)
-            catalog.add_samples(ctx.run_id, samples)
-            last = batch[-1]
-            ctx.progress("generate", len(done_rows), total, f"{last.label}: {last.prompt}")
-            ctx.emit("sample", stage="generate", data={"samples": samples})
+        dist.together(make_share, while_waiting=lambda: report("waiting for the other processes"))
     finally:
-        manifest.close()
+        made = len(done_rows) - already + (others.count() if others else 0)
         elapsed = time.time() - started
-        if made and ctx.dist.is_main:
+        if made and dist.is_main:
             prior = catalog.require_run(ctx.run_id)
             seconds = (prior.gen_seconds or 0.0) + elapsed
             images = (prior.gen_images_per_s or 0.0) * (prior.gen_seconds or 0.0) + made
             catalog.update_run(
-                ctx.run_id, gen_images=len(done_rows), gen_seconds=seconds, gen_images_per_s=images / seconds
+                ctx.run_id, gen_images=already + made, gen_seconds=seconds, gen_images_per_s=images / seconds
             )
-    write_manifest(dataset, done_rows.values())
-    catalog.update_run(ctx.run_id, gen_images=len(done_rows))
+    if dist.is_main:
+        rows = {**done_rows, **{row["file_name"]: row for row in read_parts(dataset)}}
+        write_manifest(dataset, rows.values())
+        remove_parts(dataset)
+        catalog.update_run(ctx.run_id, gen_images=len(rows))
+        ctx.progress("generate", len(rows), total)
     rate = f", {made / elapsed:.1f} images/s" if made else ""
-    ctx.log(f"generate: done, {len(done_rows)} images in {dataset}{rate}")
+    ctx.log(f"generate: done, {already + made} images in {dataset}{rate}")
