@@ -29,7 +29,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from synthsign_tui.config import RunConfig, resolve_path, validate
-from synthsign_tui.engine import RunContext
+from synthsign_tui.engine import Distributed, RunContext
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.train import (
     BACKGROUND,
@@ -256,12 +256,20 @@ def evaluate_folder(
     real_only: bool = True,
     batch_size: int = 64,
     on_image: Callable[[], None] | None = None,
+    dist: Distributed | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(result dict as the catalog stores it, predictions) for one data set and one checkpoint."""
+    """(result dict as the catalog stores it, predictions) for one data set and one checkpoint.
+
+    With several processes (`dist`), each classifies its share of `items` and every process gets all of them.
+    """
+    dist = dist or Distributed()
     started = time.time()
-    predictions, skipped = classify(
-        model, meta, items, multicrop=multicrop, real_only=real_only, batch_size=batch_size, on_image=on_image
-    )
+    mine = dist.share(items)
+    predictions, skipped = dist.together(lambda: classify(
+        model, meta, mine, multicrop=multicrop, real_only=real_only, batch_size=batch_size, on_image=on_image
+    ))  # fmt: skip
+    if dist.num_processes > 1:
+        predictions, skipped = dist.gather(predictions), dist.gather(skipped)
     classes = [c for c in meta["classes"] if not (real_only and c == BACKGROUND)]
     multi = any(p["mode"] == "multicrop" for p in predictions)
     result = {
@@ -284,10 +292,11 @@ def _describe(result: dict[str, Any]) -> str:
 
 
 def evaluate_stage(ctx: RunContext) -> None:
-    """Evaluate `before` and `best` on synthetic val, the run's real folder and each extra real folder."""
-    if not ctx.dist.is_main:
-        return
-    config = ctx.config
+    """Evaluate `before` and `best` on synthetic val, the run's real folder and each extra real folder.
+
+    With several processes, each classifies its share of every folder; the main process records the results.
+    """
+    config, dist = ctx.config, ctx.dist
     classes = run_classes(config)
     real_classes = config.class_names
     sets: list[tuple[str, Path, list]] = []
@@ -303,13 +312,15 @@ def evaluate_stage(ctx: RunContext) -> None:
         key = "evaluate.real_dir" if name == "real" else f"evaluate.extra_real.{name}"
         sets.append((name, root, folder_images(root, real_classes, f"{key} = {folder!r}:")))
     total = 2 * sum(len(items) for _, _, items in sets)
+    mine = 2 * sum(len(dist.share(items)) for _, _, items in sets)
     done = 0
 
     def on_image():
         nonlocal done
         done += 1
         ctx.check_cancel()
-        ctx.progress("evaluate", done, total, f"{done}/{total} images")
+        shown = done * total // mine  # this process's share stands for all: the shares are equal to one image
+        ctx.progress("evaluate", shown, total, f"{shown}/{total} images")
 
     for checkpoint in ("before", "best"):
         model, meta = load_model(ctx.checkpoint_dir, checkpoint, config)
@@ -317,9 +328,10 @@ def evaluate_stage(ctx: RunContext) -> None:
             synthetic = name == "synthetic-val"
             result, predictions = evaluate_folder(
                 model, meta, name, checkpoint, items, root, multicrop="off" if synthetic else config.evaluate.multicrop,
-                real_only=not synthetic, batch_size=config.evaluate.batch_size, on_image=on_image,
+                real_only=not synthetic, batch_size=config.evaluate.batch_size, on_image=on_image, dist=dist,
             )  # fmt: skip
-            ctx.catalog.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
+            if dist.is_main:
+                ctx.catalog.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
             ctx.emit("evaluation", data=result)
             ctx.log(_describe(result))
             for item in result["skipped"]:

@@ -26,7 +26,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from synthsign_tui.config import resolve_path
-from synthsign_tui.engine import RunContext
+from synthsign_tui.engine import Cancelled, RunContext
 from synthsign_tui.errors import SynthSignError
 
 log = logging.getLogger(__name__)
@@ -400,10 +400,15 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
     mean, std, size = IMAGENET_MEAN, IMAGENET_STD, cfg.image_size
     train_files, val_files = _training_files(ctx, classes)
     started = time.time()
-    with accelerator.main_process_first():
-        cache = ctx.run_dir / "cache" / f"images-{size}.pt"
-        train_x, bad_train = cached_images([p for p, _ in train_files], size, cache, ctx)
-        val_x, bad_val = cached_images([p for p, _ in val_files], size, cache, ctx)
+    cache = ctx.run_dir / "cache" / f"images-{size}.pt"
+
+    def fill_cache() -> None:
+        cached_images([p for p, _ in train_files + val_files], size, cache, ctx)
+
+    if accelerator.num_processes > 1:  # the main process decodes first; a failure or cancel reaches all
+        ctx.dist.on_main(fill_cache)
+    train_x, bad_train = cached_images([p for p, _ in train_files], size, cache, ctx)
+    val_x, bad_val = cached_images([p for p, _ in val_files], size, cache, ctx)
     for path in bad_train + bad_val:
         ctx.log(f"skipped unreadable image {path}", "warning")
     bad = set(bad_train + bad_val)
@@ -432,6 +437,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
+    steps_per_epoch = len(train_loader)  # each process's share of the batches
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     first_epoch, best_acc = 1, None
     if resume is not None:
@@ -460,7 +466,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         started = time.time()
 
         def on_batch(i, loss, lr, epoch=epoch):
-            ctx.check_cancel()
+            _check_cancel(ctx, accelerator)
             step = (epoch - 1) * steps_per_epoch + i + 1
             steps.add(epoch, step, loss, lr)
             ctx.progress("train", step, total, f"epoch {epoch}/{cfg.epochs} loss {steps.last_loss:.3f}")
@@ -496,6 +502,17 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
             f"{seen / seconds:.1f} images/s" + (" (best)" if is_best else "")
         )
+
+
+def _check_cancel(ctx: RunContext, accelerator) -> None:
+    """Stop between steps when cancelled; with several processes all stop at the same step (DDP needs them all)."""
+    if accelerator.num_processes == 1:
+        ctx.check_cancel()
+        return
+    if ctx.cancel.is_set():
+        accelerator.set_trigger()
+    if accelerator.check_trigger():
+        raise Cancelled()
 
 
 def _record_epoch(ctx: RunContext, row: dict[str, Any]) -> None:
