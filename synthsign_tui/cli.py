@@ -7,6 +7,7 @@ interrupted with Ctrl-C is marked cancelled (resumable) and the command exits 13
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="run a config headless with a progress bar")
     config_args(sp)
     sp.add_argument("--until", choices=["generate", "train", "evaluate"], help="stop after this stage")
+    sp.add_argument("--processes", type=int, default=1, metavar="N",
+                    help="run in N processes (accelerate launch; one per GPU, else on the CPU)")  # fmt: skip
+    sp.add_argument("--detach", action="store_true", help="start the run in the background and return")
     sp = sub.add_parser("resume", help="continue a cancelled, failed or interrupted run")
     sp.add_argument("run_id", type=int)
     sp.add_argument("--until", choices=["generate", "train", "evaluate"], help="stop after this stage")
@@ -115,17 +119,19 @@ def _dispatch(args) -> int:
         config = load_config(args.config, args.preset, args.overrides, args.name)
         if command == "new":
             return _dashboard(args, form_config=config)
-        return run_headless(_catalog(args), config, until=args.until, command=_command_line())
+        if args.processes != 1 or args.detach:
+            return cmd_launch(_catalog(args), config, args.processes, args.until, args.detach)
+        return _headless(args, config, until=args.until, command=_command_line())
     if command == "demo":
         config = load_config(preset="road-signs-offline")
         if sys.stdout.isatty() and sys.stdin.isatty():
             return _dashboard(args, launch=config)
-        return run_headless(_catalog(args), config, command=_command_line())
+        return _headless(args, config, command=_command_line())
     if command == "dashboard":
         return _dashboard(args)
-    catalog = _catalog(args)
     if command == "resume":
-        return run_headless(catalog, None, resume=args.run_id, until=args.until)
+        return _headless(args, None, resume=args.run_id, until=args.until)
+    catalog = _catalog(args)
     if command == "runs":
         return cmd_runs(catalog, args.json, args.filter, args.all)
     if command == "show":
@@ -151,6 +157,51 @@ def _dashboard(args, **kwargs: Any) -> int:
 
 
 # ---------------------------------------------------------------------- headless runs
+
+
+def _headless(args, config, **kwargs: Any) -> int:
+    """run_headless in this process, which may be one of the processes of an `accelerate launch`."""
+    from synthsign_tui.dist import current
+
+    dist = current()
+
+    def open_catalog() -> None:
+        _catalog(args)  # the main process creates or upgrades the file before the others open it
+
+    if dist.num_processes > 1:
+        dist.on_main(open_catalog)
+    return run_headless(_catalog(args), config, dist=dist, **kwargs)
+
+
+def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, detach: bool) -> int:
+    """`run --processes N [--detach]`: record the run, then start `accelerate launch` on it."""
+    import subprocess
+
+    import torch
+
+    from synthsign_tui import dist
+
+    if dist.launched_processes() > 1:
+        raise SynthSignError(
+            "--processes starts its own `accelerate launch`; under a launch already, drop --processes and --detach"
+        )
+    devices = "cuda" if torch.cuda.is_available() else "cpu"
+    if detach:
+        launch = dist.launch_detached(config, catalog.path, catalog.runs_dir, processes, devices, until=until)
+        console.print(
+            f"run [bold]{launch.run_id}[/] started in the background ({processes} process(es) on {devices}, "
+            f"pid {launch.process.pid}); log {launch.log_path}\nfollow it with `synthsign show {launch.run_id}` "
+            "or the dashboard",
+            highlight=False,
+        )
+        return 0
+    run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
+    process = subprocess.Popen(command, env=dist.launch_environment(devices))
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # the launched processes got it too: they cancel the run and exit
+            err_console.print(f"cancelling run {run_id}...")
 
 
 class _Reporter:
@@ -201,31 +252,41 @@ class _Reporter:
 
 
 def run_headless(
-    catalog: Catalog, config, *, resume: int | None = None, until: str | None = None, command=None
+    catalog: Catalog, config, *, resume: int | None = None, until: str | None = None, command=None, dist=None
 ) -> int:
-    """Run (or resume) in a worker thread so Ctrl-C and SIGTERM can cancel cleanly between items."""
+    """Run (or resume) in a worker thread so Ctrl-C and SIGTERM can cancel cleanly between items.
+
+    With several processes (`dist`), the main process records the run and alone prints.
+    """
     from synthsign_tui import engine
 
+    dist = dist or engine.Distributed()
     cancel = threading.Event()
-    if resume is not None:
+
+    def open_run() -> int:
+        if resume is None:
+            return engine.create_run(config, catalog, command=command).id
         catalog.mark_interrupted()
-        run = catalog.require_run(resume)
-    else:
-        run = engine.create_run(config, catalog, command=command)
-    console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
+        return catalog.require_run(resume).id
+
+    run = catalog.require_run(dist.on_main(open_run))
+    resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
+    say = dist.is_main
+    if say:
+        console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
     outcome: dict[str, BaseException] = {}
 
     def work() -> None:
         try:
             engine.execute(
-                run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resume is not None
+                run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
             )
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
 
     previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     interrupted = False
-    with _Reporter() as reporter:
+    with _Reporter() if say else contextlib.nullcontext() as reporter:
         thread = threading.Thread(target=work, name=f"run-{run.id}", daemon=True)
         thread.start()
         while thread.is_alive():
@@ -236,11 +297,14 @@ def run_headless(
                     raise
                 interrupted = True
                 cancel.set()
-                err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
+                if say:
+                    err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
     signal.signal(signal.SIGTERM, previous)
     if "error" in outcome:
         raise outcome["error"]
     final = catalog.require_run(run.id)
+    if not say:
+        return {"done": 0, "cancelled": EXIT_INTERRUPTED}.get(final.status, EXIT_FAILED)
     if final.status == "done":
         summary = f"run {run.id} done in {final.duration_s or 0:.0f}s: {run.run_dir}"
         if final.real_bal_acc is not None:
