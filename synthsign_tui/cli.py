@@ -187,7 +187,7 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
         )
     devices = "cuda" if torch.cuda.is_available() else "cpu"
     if detach:
-        launch = dist.launch_detached(config, catalog.path, catalog.runs_dir, processes, devices, until=until)
+        launch = dist.launch_detached(config, catalog, processes, devices, until=until)
         console.print(
             f"run [bold]{launch.run_id}[/] started in the background ({processes} process(es) on {devices}, "
             f"pid {launch.process.pid}); log {launch.log_path}\nfollow it with `synthsign show {launch.run_id}` "

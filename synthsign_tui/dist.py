@@ -151,8 +151,7 @@ def prepare_launch(
 
 def launch_detached(
     config: RunConfig,
-    db_path: str | os.PathLike[str],
-    runs_dir: str | os.PathLike[str] | None = None,
+    catalog: Catalog,
     num_processes: int = 1,
     devices: str = "cuda",
     until: str | None = None,
@@ -163,7 +162,6 @@ def launch_detached(
     its output to `launch.log` in the run folder. Cancel it like any run: SIGTERM to `process.pid`'s group
     (`os.killpg`) cancels cleanly and leaves it resumable.
     """
-    catalog = Catalog(db_path, runs_dir)
     run_id, command = prepare_launch(config, catalog, num_processes, devices, until)
     log_path = Path(catalog.require_run(run_id).run_dir) / "launch.log"
     with open(log_path, "ab") as out:

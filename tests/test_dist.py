@@ -137,9 +137,9 @@ def test_two_processes_make_the_same_dataset_and_train_one_model(tmp_path):
     config = tiny_config("train.epochs=1", "train.batch_size=2", f"evaluate.real_dir='{real}'")
     single = single_process_dataset(config, tmp_path)
 
-    launch = launch_detached(config, tmp_path / "runs.db", tmp_path / "runs", 2, "cpu", until="generate")
-    assert launch.process.wait(timeout=240) == 0, launch.log_path.read_text()[-3000:]
     catalog = Catalog(tmp_path / "runs.db", tmp_path / "runs")
+    launch = launch_detached(config, catalog, 2, "cpu", until="generate")
+    assert launch.process.wait(timeout=240) == 0, launch.log_path.read_text()[-3000:]
     run = catalog.require_run(launch.run_id)
     dataset = Path(run.run_dir) / "dataset"
     assert run.status == "done" and run.gen_images == 8 and run.progress_done == run.progress_total == 8
