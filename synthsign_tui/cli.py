@@ -267,7 +267,9 @@ def run_headless(
         if resume is None:
             return engine.create_run(config, catalog, command=command).id
         catalog.mark_interrupted()
-        return catalog.require_run(resume).id
+        existing = catalog.require_run(resume)
+        engine.check_resumable(existing)
+        return existing.id
 
     run = catalog.require_run(dist.on_main(open_run))
     resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher

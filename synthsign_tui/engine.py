@@ -289,6 +289,18 @@ def start_run(
     return execute(run_id, catalog, on_event=on_event, cancel=cancel, until=until, dist=dist)
 
 
+def check_resumable(run: Run) -> None:
+    """Raise unless the run can be resumed: stopped (cancelled, failed, interrupted), stopped early with
+    `until`, or queued by a launcher that has not started it yet."""
+    status = run.display_status()
+    finished_early = status == "done" and run.stage != STAGES[-1]
+    if status not in (*RESUMABLE, "queued") and not finished_early:
+        raise SynthSignError(
+            f"run {run.id} is {status}: only {', '.join(RESUMABLE)} runs (or runs stopped early with --until) "
+            "can be resumed"
+        )
+
+
 def resume_run(
     run_id: int,
     catalog: Catalog,
@@ -301,14 +313,7 @@ def resume_run(
     """Continue a cancelled, failed or interrupted run (or one stopped early with `until`) where it stopped."""
     _check_until(until)
     catalog.mark_interrupted()
-    run = catalog.require_run(run_id)
-    status = run.display_status()
-    finished_early = status == "done" and run.stage != STAGES[-1]
-    if status not in RESUMABLE and not finished_early:
-        raise SynthSignError(
-            f"run {run_id} is {status}: only {', '.join(RESUMABLE)} runs (or runs stopped early with --until) "
-            "can be resumed"
-        )
+    check_resumable(catalog.require_run(run_id))
     return execute(run_id, catalog, on_event=on_event, cancel=cancel, until=until, dist=dist, resumed=True)
 
 

@@ -94,3 +94,10 @@ def test_runs_filter(tmp_path):
     assert "match" in synthsign("runs", "--filter", "status:failed", cwd=tmp_path).stdout
     bad = synthsign("runs", "--filter", "images>>2", cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "takes a number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_resume_refuses_a_finished_run(tmp_path):
+    synthsign("run", "--until", "evaluate", *TINY, "--set", "train.epochs=1", "--set", "train.image_size=32",
+              cwd=tmp_path)  # fmt: skip
+    proc = synthsign("resume", "1", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "run 1 is done: only failed, cancelled, interrupted runs" in proc.stderr
