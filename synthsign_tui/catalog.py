@@ -296,6 +296,12 @@ class Catalog:
             s.add_all(StepMetric(run_id=run_id, **r) for r in rows)
             s.commit()
 
+    def delete_steps_after(self, run_id: int, epoch: int) -> None:
+        """Drop the step rows of epochs after `epoch` (an interrupted epoch being rerun is not drawn twice)."""
+        with self.session() as s:
+            s.exec(delete(StepMetric).where(StepMetric.run_id == run_id, StepMetric.epoch > epoch))
+            s.commit()
+
     def steps(self, run_id: int, after_id: int = 0) -> list[StepMetric]:
         with self.session() as s:
             q = select(StepMetric).where(StepMetric.run_id == run_id, StepMetric.id > after_id)

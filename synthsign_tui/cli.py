@@ -265,7 +265,7 @@ def run_headless(
 
     def open_run() -> int:
         if resume is None:
-            return engine.create_run(config, catalog, command=command).id
+            return engine.create_run(config, catalog, command=command, until=until).id
         catalog.mark_interrupted()
         existing = catalog.require_run(resume)
         engine.check_resumable(existing)

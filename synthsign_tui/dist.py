@@ -142,7 +142,7 @@ def prepare_launch(
 ) -> tuple[int, list[str]]:
     """Record a queued run whose command is its launch; returns (run id, the command that executes it)."""
     check_launch(num_processes, devices, until)
-    run = create_run(config, catalog)
+    run = create_run(config, catalog, until=until)
     command = launch_command(run.id, catalog, num_processes, devices, until)
     catalog.update_run(run.id, command=shlex.join(command))
     write_atomic(Path(run.run_dir) / "command.txt", shlex.join(command) + "\n")

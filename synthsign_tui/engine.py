@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from synthsign_tui.catalog import HEARTBEAT_SECONDS, RESUMABLE, Catalog, Run
-from synthsign_tui.config import RunConfig, validate
+from synthsign_tui.config import RunConfig, resolve_path, validate
 from synthsign_tui.errors import SynthSignError
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,30 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def create_run(config: RunConfig, catalog: Catalog, *, command: str | None = None) -> Run:
-    """Record a queued run and write its folder: the resolved config and the command that made it."""
+def check_inputs(config: RunConfig, until: str | None = None) -> None:
+    """Fail before a run starts, not after training, when a folder it will read is missing."""
+    folders = {}
+    if until != "generate":
+        folders.update({f"train.extra_sources ({k})": k for k in config.train.extra_sources})
+    if until not in ("generate", "train"):
+        folders["evaluate.real_dir"] = config.evaluate.real_dir
+        folders.update({f"evaluate.extra_real.{k}": v for k, v in config.evaluate.extra_real.items()})
+    for key, folder in folders.items():
+        if not resolve_path(folder).is_dir():
+            raise SynthSignError(
+                f"{key}: folder {folder!r} does not exist (looked in {Path.cwd()} and the project folder); "
+                "point it at an ImageFolder of real photos, e.g. --set evaluate.real_dir=/path/to/photos"
+            )
+
+
+def create_run(
+    config: RunConfig, catalog: Catalog, *, command: str | None = None, until: str | None = None
+) -> Run:
+    """Record a queued run and write its folder: the resolved config and the command that made it.
+
+    Raises SynthSignError, recording nothing, when a folder the run will read (up to `until`) is missing.
+    """
+    check_inputs(config, until)
     run = catalog.create_run(config, command=command)
     run_dir = Path(run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -284,7 +306,7 @@ def start_run(
     _check_until(until)
     run_id = None
     if dist.is_main:
-        run_id = create_run(config, catalog, command=command).id
+        run_id = create_run(config, catalog, command=command, until=until).id
     run_id = dist.broadcast(run_id)
     return execute(run_id, catalog, on_event=on_event, cancel=cancel, until=until, dist=dist)
 

@@ -354,17 +354,6 @@ def _training_files(
     return train, val
 
 
-def _forget_steps_after(ctx: RunContext, epoch: int) -> None:
-    """Drop step rows of an epoch that was interrupted, so its rerun is not drawn twice."""
-    from sqlmodel import delete
-
-    from synthsign_tui.catalog import StepMetric
-
-    with ctx.catalog.session() as s:
-        s.exec(delete(StepMetric).where(StepMetric.run_id == ctx.run_id, StepMetric.epoch > epoch))
-        s.commit()
-
-
 def train_stage(ctx: RunContext) -> None:
     """Train (or continue training) the run's classifier, recording every epoch and step in the catalog."""
     from accelerate import Accelerator
@@ -445,7 +434,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         scheduler.load_state_dict(resume["scheduler"])
         first_epoch, best_acc = resume["epoch"] + 1, resume["best_val_acc"]
         if main:
-            _forget_steps_after(ctx, resume["epoch"])
+            ctx.catalog.delete_steps_after(ctx.run_id, resume["epoch"])
         ctx.log(f"resuming after epoch {resume['epoch']} of {cfg.epochs}")
     else:
         val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std)

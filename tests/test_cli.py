@@ -101,3 +101,10 @@ def test_resume_refuses_a_finished_run(tmp_path):
               cwd=tmp_path)  # fmt: skip
     proc = synthsign("resume", "1", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "run 1 is done: only failed, cancelled, interrupted runs" in proc.stderr
+
+
+def test_missing_real_folder_fails_before_the_run_starts(tmp_path):
+    proc = synthsign("run", *TINY, "--set", "evaluate.real_dir=nowhere", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "evaluate.real_dir: folder 'nowhere' does not exist" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+    synthsign("run", "--until", "generate", *TINY, "--set", "evaluate.real_dir=nowhere", cwd=tmp_path)
