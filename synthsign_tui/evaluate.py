@@ -31,19 +31,16 @@ from torchvision.transforms import v2
 from synthsign_tui.config import RunConfig, resolve_path, validate
 from synthsign_tui.engine import Distributed, RunContext
 from synthsign_tui.errors import SynthSignError
-from synthsign_tui.train import (
-    BACKGROUND,
+from synthsign_tui.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    build_model,
     class_folder_images,
     fit_square,
     is_image,
-    load_checkpoint,
     normalize,
     read_image,
-    run_classes,
 )
+from synthsign_tui.train import BACKGROUND, build_model, load_checkpoint, run_classes
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from synthsign_tui.catalog import Catalog
 from synthsign_tui.config import validate
 from synthsign_tui.engine import Cancelled, Distributed, RunContext, create_run
 from synthsign_tui.errors import SynthSignError
-from synthsign_tui.train import build_model, cached_images, eval_transform, load_checkpoint, train_stage
+from synthsign_tui.images import cached_images, eval_transform
+from synthsign_tui.train import build_model, load_checkpoint, train_stage
 
 COLOURS = {"stop": (220, 30, 30), "warning": (240, 200, 20), "_background": (90, 120, 90)}
 
