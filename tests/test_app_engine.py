@@ -37,9 +37,15 @@ def tiny_config(name: str):
 
 
 async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    """Let workers and the messages they post run out (each load may start the next), within a bound."""
+    quiet = 0
+    for _ in range(50):
+        await pilot.pause()
+        busy = any(w.is_running for w in app.workers)
+        await app.workers.wait_for_complete()
+        quiet = 0 if busy else quiet + 1
+        if quiet == 2:
+            return
 
 
 async def wait_until(pilot, condition, seconds: float):

@@ -66,9 +66,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {m:02d}m"
 
 
-def stamp(ts: float | None) -> str:
-    """A local date and time to the minute."""
-    return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+def stamp(ts: float | None, now: float | None = None) -> str:
+    """A local date and time to the minute; without the year when it is this year's (as of `now`)."""
+    if ts is None:
+        return "–"
+    local = time.localtime(ts)
+    if now is not None and local.tm_year == time.localtime(now).tm_year:
+        return time.strftime("%m-%d %H:%M", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
 
 
 def rate(value: float | None, unit: str) -> str:

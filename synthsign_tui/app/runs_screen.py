@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -35,6 +37,12 @@ class Column:
     sort: str  # a query.FIELDS name
     cell: Callable[[Any, float], Any]
     default: bool = True
+    min_width: int = 0
+    max_width: int = 28
+
+
+def _plain(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def _epochs(r, _now):
@@ -48,17 +56,17 @@ def _duration(r, now):
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "#", "id", lambda r, _: str(r.id)),
-    Column("name", "name", "name", lambda r, _: r.name),
-    Column("status", "status", "status", lambda r, now: fmt.status_text(_status(r, now))),
+    Column("id", "#", "id", lambda r, _: str(r.id)),  # marked runs get a ● here (see RunsScreen._cells)
+    Column("name", "name", "name", lambda r, _: r.name, max_width=24),
+    Column("status", "status", "status", lambda r, now: fmt.status_text(_status(r, now)), min_width=11),
     Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
-    Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}"),
-    Column("epochs", "epochs", "epochs", _epochs),
+    Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}", False),
+    Column("epochs", "epochs", "epochs", _epochs, min_width=5),
     Column("val_acc", "syn val", "val_acc", lambda r, _: fmt.pct(r.val_acc)),
     Column("real_bal_acc", "real bal", "real_bal_acc", lambda r, _: fmt.pct(r.real_bal_acc)),
-    Column("gap", "gap", "gap", lambda r, _: fmt.points(r.gap)),
-    Column("duration", "duration", "duration", _duration),
-    Column("started", "started", "started", lambda r, _: fmt.stamp(r.started_at)),
+    Column("gap", "gap pt", "gap", lambda r, _: "–" if r.gap is None else f"{100 * r.gap:+.1f}", min_width=6),
+    Column("duration", "time", "duration", _duration, min_width=6),
+    Column("started", "started", "started", lambda r, now: fmt.stamp(r.started_at, now)),
     Column("tags", "tags", "tags", lambda r, _: r.tags.replace(",", " ")),
     Column("real_acc", "real acc", "real_acc", lambda r, _: fmt.pct(r.real_acc), False),
     Column("before_val_acc", "syn before", "before_val_acc", lambda r, _: fmt.pct(r.before_val_acc), False),
@@ -105,11 +113,12 @@ minutes, no downloads).  [reverse] ? [/reverse] lists every key.  [reverse] q [/
 
 
 class RunsLoaded(Message):
-    def __init__(self, rows: list[Any], matching: int, total: int, append: bool, last_update: float) -> None:
+    def __init__(
+        self, generation: int, rows: list[Any], matching: int, total: int, append: bool, last: float
+    ):
         super().__init__()
-        self.rows, self.matching, self.total, self.append, self.last_update = (
-            rows, matching, total, append, last_update,
-        )  # fmt: skip
+        self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
+        self.append, self.last_update = append, last
 
 
 class RunsChanged(Message):
@@ -135,6 +144,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.last_update = 0.0
         self._loading = False
         self._ready = False
+        self._settings_requested = False
+        self._generation = 0  # bumped by each reload: answers to older queries are dropped
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -167,10 +178,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def catalog_ready(self) -> None:
         """Called once the app opened the catalog: restore the saved view, load, then follow updates."""
-        if self._ready:
-            return
-        self._ready = True
-        self.load_settings()
+        if not self._settings_requested:
+            self._settings_requested = True
+            self.load_settings()
 
     @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
     def load_settings(self) -> None:
@@ -191,11 +201,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
                 cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
             except ValueError:
                 cols = []
-            self.columns = cols or self.columns
+            self.columns = ["id", *(c for c in cols if c != "id")] if cols else self.columns
         self.filter_text = saved["filter"] or ""
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = self.filter_text
-        self._build_columns()
+        self._ready = True
         self.reload()
         self.table.focus()
         self.set_interval(self.app.poll_interval, self.poll)
@@ -204,13 +214,17 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def reload(self, limit: int | None = None) -> None:
         """Re-run the query for the first `limit` rows (the rows loaded now, at least one page)."""
-        if self.catalog is None:
+        if self.catalog is None or not self._ready:
             return
         self._loading = True
-        self._query(self.filter_text, self.sort_key, self.descending, limit or max(PAGE, len(self.rows)), 0)
+        self._generation += 1
+        limit = limit or max(PAGE, len(self.rows))
+        self._query(self._generation, self.filter_text, self.sort_key, self.descending, limit, 0)
 
     @work(thread=True, exclusive=True, group="table", exit_on_error=False)
-    def _query(self, text: str, sort: str, descending: bool, limit: int, offset: int) -> None:
+    def _query(
+        self, generation: int, text: str, sort: str, descending: bool, limit: int, offset: int
+    ) -> None:
         from sqlalchemy import func, select
 
         from synthsign_tui import query
@@ -223,23 +237,24 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             matching = s.execute(query.count_statement(text)).scalar_one() if offset == 0 else self.matching
             total = s.execute(select(func.count()).select_from(Run)).scalar_one()
             last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
-        self.post_message(RunsLoaded(rows, matching, total, offset > 0, last))
+        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if message.generation != self._generation:
+            return
         self._loading = False
         self.matching, self.total = message.matching, message.total
         self.last_update = max(self.last_update, message.last_update)
         table = self.table
         now = self.app.clock()
+        rows = [r for r in message.rows if message.append is False or r.id not in self.rows]
+        cells = [self._cells(row, now) for row in rows]
         if not message.append:
             keep = self._cursor_run_id()
-            table.clear()
-            self.rows = {}
-        for row in message.rows:
-            if row.id in self.rows:
-                continue
+            self._build_columns(cells)
+        for row, row_cells in zip(rows, cells, strict=True):
             self.rows[row.id] = row
-            table.add_row(*self._cells(row, now), key=str(row.id))
+            table.add_row(*row_cells, key=str(row.id))
         if not message.append and keep is not None and keep in self.rows:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self._show_counts()
@@ -291,9 +306,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         for row in message.rows:
             old = self.rows[row.id]
             self.rows[row.id] = row
-            keys = ["mark", *self.columns]
             for key, old_cell, new_cell in zip(
-                keys, self._cells(old, now), self._cells(row, now), strict=True
+                self.columns, self._cells(old, now), self._cells(row, now), strict=True
             ):
                 if str(old_cell) != str(new_cell) or key == "status":
                     table.update_cell(str(row.id), key, new_cell)
@@ -307,19 +321,25 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     # ------------------------------------------------------------------ table
 
-    def _build_columns(self) -> None:
+    def _build_columns(self, cells: list[list[Any]]) -> None:
+        """Empty the table and size each column to its label and the cells about to be added."""
         table = self.table
         table.clear(columns=True)
-        table.add_column(" ", key="mark", width=1)
-        for key in self.columns:
+        self.rows = {}
+        for i, key in enumerate(self.columns):
             col = COLUMN_BY_KEY[key]
             arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
-            table.add_column(col.label + arrow, key=key)
-        self.rows = {}
+            label = col.label + arrow
+            widest = max((cell_len(_plain(row[i])) for row in cells), default=0)
+            table.add_column(
+                label, key=key, width=min(max(widest, cell_len(label), col.min_width), col.max_width)
+            )
 
     def _cells(self, row, now: float) -> list[Any]:
-        mark = "●" if row.id in self.marked else ""
-        return [mark, *(COLUMN_BY_KEY[k].cell(row, now) for k in self.columns)]
+        cells = [COLUMN_BY_KEY[k].cell(row, now) for k in self.columns]
+        if row.id in self.marked:
+            cells[0] = Text(f"● {row.id}", style="bold yellow")
+        return cells
 
     def _cursor_run_id(self) -> int | None:
         table = self.table
@@ -334,7 +354,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row >= len(self.rows) - 20 and len(self.rows) < self.matching and not self._loading:
             self._loading = True
-            self._query(self.filter_text, self.sort_key, self.descending, PAGE, len(self.rows))
+            self._query(
+                self._generation, self.filter_text, self.sort_key, self.descending, PAGE, len(self.rows)
+            )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
@@ -350,7 +372,6 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             self.descending = not self.descending
         elif sort != self.sort_key:
             self.sort_key, self.descending = sort, sort not in ("name", "id", "status", "tags", "generator")
-        self._build_columns()
         self.reload(limit=PAGE)
         self._save("dashboard.sort", f"{self.sort_key}:{'desc' if self.descending else 'asc'}")
 
@@ -403,7 +424,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if row is None:
             return
         self.marked ^= {row.id}
-        self.table.update_cell(str(row.id), "mark", "●" if row.id in self.marked else "")
+        self.table.update_cell(str(row.id), "id", self._cells(row, self.app.clock())[0], update_width=True)
         self.table.action_cursor_down()
         self._show_counts()
 
@@ -494,8 +515,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def action_columns(self) -> None:
         def chosen(columns: list[str] | None) -> None:
             if columns:
-                self.columns = columns
-                self._build_columns()
+                self.columns = ["id", *(c for c in columns if c != "id")]
                 self.reload()
                 self._save("dashboard.columns", json.dumps(columns))
 
