@@ -30,7 +30,7 @@ IMAGE_MODES = ("auto", "halfblock", "graphics")
 
 
 class SynthSignApp(ShowsWorkerErrors, App[int]):
-    CSS_PATH = "synthsign.tcss"
+    CSS_PATH = Path(__file__).with_name("synthsign.tcss")  # absolute, so subclasses elsewhere find it
     TITLE = "SynthSign"
     BINDINGS = bindings_for("app")
     ENABLE_COMMAND_PALETTE = False

@@ -26,7 +26,7 @@ from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ExportModal, ShowsWorkerErrors, TagsModal
 
-PAGE = 200
+PAGE = 100
 RESUMABLE = ("failed", "cancelled", "interrupted")
 
 
@@ -230,11 +230,12 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         from synthsign_tui import query
         from synthsign_tui.catalog import Run
 
-        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
+        # the match count comes with the page (a window over the filtered rows): one scan, not two
+        columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
         stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
         with self.catalog.session() as s:
             rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
-            matching = s.execute(query.count_statement(text)).scalar_one() if offset == 0 else self.matching
+            matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
             total = s.execute(select(func.count()).select_from(Run)).scalar_one()
             last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
         self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
