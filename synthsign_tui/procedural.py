@@ -14,7 +14,7 @@ from synthsign_tui import scenes
 
 DESIGNS: dict[str, str] = {
     "stop": "red octagon with white border and STOP lettering (rarely ALTO/ARRET/PARE), post, stickers, wear",
-    "warning-triangle": "European danger warning: white or yellowish triangle, red border, black pictogram",
+    "warning-triangle": "danger warning: white or yellowish triangle, red border, black pictogram; some inverted (yield)",
     "warning-diamond": "US warning: yellow or fluorescent diamond (or school pentagon), black border and symbol",
     "none": "background only, sometimes with a post or an unrelated sign (blue, prohibitory, plate)",
 }
@@ -250,18 +250,34 @@ def _lane_ends(p, _):
     p.line([(0.4, 0.9), (0.4, 0.15), (-0.05, -0.45), (-0.05, -0.9)], 0.17)
 
 
+def _ahead_layout(rng) -> tuple[float, float]:
+    """(symbol centre y, symbol scale) of a "... ahead" sign: the arrow below the symbol, or above it."""
+    return (-0.3, rng.uniform(0.85, 1.15)) if rng.random() < 0.55 else (0.28, rng.uniform(0.8, 1.05))
+
+
+def _ahead_arrow(p, y: float) -> None:
+    p.arrow([(0, 1.0), (0, 0.4)] if y < 0 else [(0, -0.35), (0, -1.0)], 0.2, 0.28)
+
+
 def _stop_ahead(p, rng):
-    p.octagon(0, -0.33, 0.66, WHITE)
-    p.octagon(0, -0.33, 0.6, _vary(rng, RED, 15))
-    p.arrow([(0, 1.0), (0, 0.36)], 0.2, 0.28)
+    y, k = _ahead_layout(rng)
+    p.octagon(0, y, 0.66 * k, WHITE)
+    p.octagon(0, y, 0.6 * k, _vary(rng, RED, 15))
+    _ahead_arrow(p, y)
 
 
 def _yield_ahead(p, rng):
-    p.poly([(-0.55, -0.85), (0.55, -0.85), (0, 0.1)], _vary(rng, RED, 15))
-    p.poly([(-0.33, -0.72), (0.33, -0.72), (0, -0.15)], WHITE)
-    p.arrow([(0, 0.95), (0, 0.2)], 0.2, 0.28)
+    y, k = _ahead_layout(rng)
+    red, inner = (
+        [(-0.6 * k, -0.5 * k), (0.6 * k, -0.5 * k), (0, 0.55 * k)],
+        [(-0.34, -0.36), (0.34, -0.36), (0, 0.24)],
+    )
+    p.poly([(x, y + v) for x, v in red], _vary(rng, RED, 15))
+    p.poly([(x * k, y + v * k) for x, v in inner], WHITE)
+    _ahead_arrow(p, y)
 
 
+YIELD_SHARE = 0.12  # share of warning triangles drawn as an inverted yield / give-way sign
 TRIANGLE_PICTOGRAMS = {
     "exclamation": _exclamation, "curve": _curve, "double-curve": _reverse, "crossroads": _crossroads,
     "priority-junction": _priority, "pedestrian": _pedestrian, "children": _children, "slippery": _slippery,
@@ -270,12 +286,12 @@ TRIANGLE_PICTOGRAMS = {
     "falling-rocks": _rocks, "steep-hill": _hill,
 }  # fmt: skip
 DIAMOND_PICTOGRAMS = {  # name -> (drawer, weight); stop/signal ahead are the hardest real cases, so drawn often
-    "curve": (_curve, 1.0), "turn": (_turn, 0.7), "reverse-curve": (_reverse, 0.8), "winding": (_winding, 0.5),
+    "curve": (_curve, 1.5), "turn": (_turn, 0.7), "reverse-curve": (_reverse, 0.8), "winding": (_winding, 0.5),
     "merge": (_merge, 1.5), "signal-ahead": (lambda p, _: _lights(p, 0.36), 3.0), "stop-ahead": (_stop_ahead, 3.0),
-    "yield-ahead": (_yield_ahead, 1.0), "pedestrian": (_pedestrian, 3.0), "added-lane": (_added_lane, 1.5),
+    "yield-ahead": (_yield_ahead, 2.5), "pedestrian": (_pedestrian, 3.0), "added-lane": (_added_lane, 1.5),
     "lane-ends": (_lane_ends, 1.2), "deer": (_deer, 0.6), "crossroads": (_crossroads, 0.6),
     "t-junction": (_t_junction, 0.4), "side-road": (_side_road, 0.4), "bicycle": (_bicycle, 0.5),
-    "slippery": (_slippery, 0.4), "roundabout": (_roundabout, 0.4), "children": (_children, 0.8),
+    "slippery": (_slippery, 0.4), "roundabout": (_roundabout, 1.0), "children": (_children, 0.8),
     "text": (None, 1.2), "school-pentagon": (None, 1.5),
 }  # fmt: skip
 DIAMOND_TEXTS = (("SCHOOL",), ("SLOW",), ("BUMP",), ("DIP",), ("STOP", "AHEAD"), ("ROAD", "WORK"), ("PED", "XING"),
@@ -334,7 +350,8 @@ def _text(canvas: Image.Image, lines, box, fill, weight: int, spacing: float) ->
 
 
 def _draw_stop(rng, d, canvas, attrs) -> None:
-    s, red = _CANVAS, _vary(rng, RED if rng.random() < 0.7 else (170, 20, 40), 18)
+    # bright red, deep red, or the purplish maroon that many cameras make of it
+    s, red = _CANVAS, _vary(rng, [RED, (170, 20, 40), (140, 30, 70)][rng.choice(3, p=[0.6, 0.25, 0.15])], 18)
     octagon = [
         (s / 2 + 0.49 * s * np.cos(a), s / 2 + 0.49 * s * np.sin(a))
         for a in np.pi / 8 + np.arange(8) * np.pi / 4
@@ -359,6 +376,17 @@ def _draw_triangle(rng, d, canvas, attrs) -> None:
     tri = [(s / 2, top), (s / 2 + side / 2, top + height), (s / 2 - side / 2, top + height)]
     inner = _vary(rng, WHITE, 8) if rng.random() < 0.88 else _vary(rng, (250, 212, 70), 12)
     border = rng.uniform(0.065, 0.11) * side
+    if rng.random() < YIELD_SHARE:  # point down, no pictogram: give way / YIELD, a warning for this task
+        tri = [(x, s - y) for x, y in tri]
+        _shape(d, tri, _vary(rng, RED, 18), corner=0.05 * side)
+        _shape(d, tri, inner, inset=border * rng.uniform(1.0, 1.8), corner=0.02 * side)
+        legend = "YIELD" if rng.random() < 0.3 else ""
+        if legend:
+            y0 = top + 0.24 * height
+            box = (s / 2 - 0.17 * side, y0, s / 2 + 0.17 * side, y0 + 0.1 * height)
+            _text(canvas, [legend], box, _vary(rng, RED, 18), int(rng.integers(0, 3)), rng.uniform(0, 6))
+        attrs.update(pictogram="yield", legend=legend)
+        return
     _shape(d, tri, _vary(rng, RED, 18), corner=0.05 * side)
     _shape(d, tri, inner, inset=border, corner=0.02 * side)
     name = list(TRIANGLE_PICTOGRAMS)[rng.integers(len(TRIANGLE_PICTOGRAMS))]

@@ -108,14 +108,39 @@ def _clutter(rng, w, h):
     return np.asarray(img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3) * min(w, h) / 64)), np.float32)
 
 
+def _branches(rng, w, h):
+    """Bare trees against the sky, as behind many roadside signs in winter."""
+    img = Image.fromarray(np.clip(_sky(rng, w, h), 0, 255).astype(np.uint8))
+    d, ink = ImageDraw.Draw(img), tuple(int(c) for c in _colour(rng, (60, 55, 50), 25))
+
+    def grow(x, y, angle, length, width, depth):
+        x2, y2 = x + length * np.cos(angle), y - length * np.sin(angle)
+        d.line((x, y, x2, y2), fill=ink, width=max(1, round(width)))
+        if depth > 0 and length > 2:
+            for _ in range(2):
+                grow(
+                    x2,
+                    y2,
+                    angle + rng.normal(0, 0.55),
+                    length * rng.uniform(0.55, 0.8),
+                    width * 0.65,
+                    depth - 1,
+                )
+
+    for _ in range(int(rng.integers(1, 4))):
+        grow(rng.uniform(0, w), 1.05 * h, rng.uniform(np.pi / 3, 2 * np.pi / 3), rng.uniform(0.3, 0.6) * h,
+             rng.uniform(0.02, 0.06) * w, 6)  # fmt: skip
+    return np.asarray(img, np.float32)
+
+
 _BACKGROUNDS = {"sky": _sky, "foliage": _foliage, "asphalt": _asphalt, "building": _building,
-                "texture": _texture, "clutter": _clutter}  # fmt: skip
+                "texture": _texture, "clutter": _clutter, "branches": _branches}  # fmt: skip
 
 
 def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, str]:
     """A random background (h, w, 3) float array in [0, 255] and its kind; `split` stacks two kinds."""
     kind = _pick(rng, {"sky": 2, "foliage": 2, "asphalt": 0.7, "building": 1.5, "texture": 1, "clutter": 1.2,
-                       "split": 1.8})  # fmt: skip
+                       "branches": 1.2, "split": 1.8})  # fmt: skip
     if kind != "split":
         return np.clip(_BACKGROUNDS[kind](rng, w, h), 0, 255), kind
     upper, lower = (
@@ -223,16 +248,35 @@ def _occlude(rng, canvas: Image.Image, box) -> str:
     return kind
 
 
+# Sign side / crop side per crop kind: "tight" like LISA boxes, "margin" like GTSRB's ~10 % border, and
+# "context": a window of a road scene with the sign small in it, as the multi-crop windows of a whole photo
+# see it; "partial": a window cutting through a sign larger than itself (still that sign). Background-only
+# crops are mostly scene windows, so that the model learns "no sign" there.
+CROP_FRACTIONS = {"tight": (0.9, 1.06), "margin": (0.6, 0.9), "context": (0.2, 0.6), "partial": (1.15, 1.8)}
+CROP_WEIGHTS = {"tight": 0.4, "margin": 0.4, "context": 0.14, "partial": 0.06}
+BACKGROUND_CROP_WEIGHTS = {"tight": 0.25, "margin": 0.25, "context": 0.5}
+
+
+def scene_window(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A w x h window cut from a road scene drawn 1.5-5 times larger: verge, trees, road, cars, sky."""
+    zoom = float(np.exp(rng.uniform(np.log(1.5), np.log(5))))
+    big_w, big_h = max(w + 1, round(w * zoom)), max(h + 1, round(h * zoom))
+    scene, _ = _road_scene(rng, big_w, big_h)
+    left, top = int(rng.integers(0, big_w - w + 1)), int(rng.integers(0, big_h - h + 1))
+    return np.asarray(scene.convert("RGB"), np.float32)[top : top + h, left : left + w]
+
+
 def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int, height: int):
-    """A sign-sized crop around `sign` (None: background only), passed through the camera."""
-    low_res = int(round(np.exp(rng.uniform(np.log(7), np.log(48))))) if rng.random() < 0.5 else 0
+    """A crop around `sign` (None: background only), tight, with a margin or in context; through the camera."""
+    crop = _pick(rng, CROP_WEIGHTS if sign is not None else BACKGROUND_CROP_WEIGHTS)
+    smallest = 24 if crop == "context" else 7  # a context window of 7 px would hold an invisible sign
+    low_res = int(round(np.exp(rng.uniform(np.log(smallest), np.log(48))))) if rng.random() < 0.5 else 0
     low_res = low_res if low_res < min(width, height) else 0
     scale = low_res / min(width, height) if low_res else 1.0
     w, h = max(4, round(width * scale)), max(4, round(height * scale))
-    bg, bg_kind = background(rng, w, h)
+    bg, bg_kind = (scene_window(rng, w, h), "road") if crop == "context" else background(rng, w, h)
     canvas = Image.fromarray(bg.astype(np.uint8)).convert("RGBA")
-    crop = "tight" if rng.random() < 0.5 else "margin"
-    fraction = rng.uniform(0.9, 1.06) if crop == "tight" else rng.uniform(0.6, 0.9)
+    fraction = rng.uniform(*CROP_FRACTIONS[crop])
     other = ""
     if sign is None and rng.random() < 0.35:
         sign, other = distractor(rng)
@@ -242,6 +286,8 @@ def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int,
     quad *= size / np.ptp(quad, axis=0).max()
     slack = np.maximum(0, (w, h) - np.ptp(quad, axis=0)) / 2
     centre = np.array([w, h]) / 2 + rng.uniform(-0.7, 0.7, 2) * slack + rng.normal(0, 0.02 * size, 2)
+    if crop == "partial":
+        centre += rng.uniform(-0.3, 0.3, 2) * size
     quad += centre
     d = ImageDraw.Draw(canvas)
     post = rng.random() < 0.45
@@ -300,7 +346,9 @@ def _road_scene(rng, w: int, h: int) -> tuple[Image.Image, float]:
         t = rng.uniform(0.05, 0.6)
         cw, cy = 0.5 * w * t, horizon + (h - horizon) * t
         cx = vx + (bottom_mid - vx) * t + rng.uniform(-0.6, 0.6) * cw
-        body = tuple(int(c) for c in _colour(rng, (120, 120, 130), 70))
+        body = tuple(
+            int(c) for c in _colour(rng, (120, 120, 130) if rng.random() < 0.8 else (175, 30, 35), 50)
+        )
         d.rounded_rectangle((cx - cw / 2, cy - 0.5 * cw, cx + cw / 2, cy), radius=0.1 * cw, fill=body)
         d.rectangle((cx - 0.38 * cw, cy - 0.45 * cw, cx + 0.38 * cw, cy - 0.28 * cw), fill=(40, 50, 60))
     return canvas.convert("RGBA"), horizon
@@ -344,7 +392,8 @@ def _camera(rng, image: Image.Image, mask: np.ndarray, width: int, height: int, 
     lighting = _pick(rng, {"day": 6, "overcast": 1.5, "dusk": 1, "night": 0.8, "backlit": 0.7})
     bg_gain, sign_gain = {"day": (1.0, 1.0), "overcast": (0.8, 0.85), "dusk": (0.55, 0.6), "night": (0.15, 0.8),
                           "backlit": (1.3, 0.45)}[lighting]  # fmt: skip
-    exposure = float(2 ** rng.uniform(-0.8, 0.6))
+    # dash cameras often underexpose: a yellow diamond turns brown, a red octagon maroon
+    exposure = float(2 ** (rng.uniform(-2.0, -0.8) if rng.random() < 0.3 else rng.uniform(-0.8, 0.6)))
     m = mask[..., None]
     img = np.asarray(image, np.float32) * (exposure * (bg_gain * (1 - m) + sign_gain * m))
     shadow = rng.random() < 0.2
@@ -390,7 +439,7 @@ def _camera(rng, image: Image.Image, mask: np.ndarray, width: int, height: int, 
     arr = np.asarray(out, np.float32)
     grey_red = 0.0
     if greyscale:
-        mode = _pick(rng, {"red": 0.5, "luma": 0.2, "random": 0.3})
+        mode = _pick(rng, {"red": 0.7, "luma": 0.1, "random": 0.2})  # greyscale cameras see red as light
         weights = {"red": None, "luma": np.array([0.299, 0.587, 0.114]), "random": rng.dirichlet((1, 1, 1))}[
             mode
         ]

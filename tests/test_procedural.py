@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from synthsign_tui.procedural import DESIGNS, ProceduralGenerator, render
+from synthsign_tui.scenes import scene_window
 
 SIGNS = ["stop", "warning-triangle", "warning-diamond"]
 
@@ -49,7 +50,11 @@ def test_every_design_renders_with_flat_json_attributes_and_the_same_keys():
             for seed in range(4):
                 _, attrs = render([design], seed=seed, height=40, width=40, scene=scene)
                 assert attrs["design"] == design
-                assert attrs["crop"] == "scene" if scene else attrs["crop"] in ("tight", "margin")
+                assert (
+                    attrs["crop"] == "scene"
+                    if scene
+                    else attrs["crop"] in ("tight", "margin", "context", "partial")
+                )
                 assert all(isinstance(value, str | int | float | bool) for value in attrs.values())
                 json.dumps(attrs)
                 keys = keys or set(attrs)
@@ -85,12 +90,27 @@ def test_greyscale_images_have_equal_channels_and_often_red_heavy_weights():
     assert sum(red > 0.5 for red in greys) >= len(greys) / 3
 
 
-def test_crops_come_tight_and_with_a_margin():
-    crops = [render(SIGNS, seed=seed, height=24, width=24)[1] for seed in range(30)]
-    assert {attrs["crop"] for attrs in crops} == {"tight", "margin"}
+def test_crops_come_tight_with_a_margin_in_context_and_partial():
+    crops = [render(SIGNS, seed=seed, height=24, width=24)[1] for seed in range(100)]
+    assert {attrs["crop"] for attrs in crops} == {"tight", "margin", "context", "partial"}
+    bounds = {"tight": (0.85, 1.1), "margin": (0.55, 0.9), "context": (0.15, 0.6), "partial": (1.1, 1.85)}
     for attrs in crops:
-        if not attrs["distractor"]:
-            assert (0.85 if attrs["crop"] == "tight" else 0.55) < attrs["sign_fraction"] <= 1.1
+        low, high = bounds[attrs["crop"]]
+        assert low < attrs["sign_fraction"] <= high
+        assert (attrs["background"] == "road") == (attrs["crop"] == "context")
+
+
+def test_background_crops_are_often_road_scene_windows():
+    crops = [render(["none"], seed=seed, height=32, width=32)[1] for seed in range(40)]
+    assert sum(attrs["crop"] == "context" for attrs in crops) >= 10
+    assert all(attrs["sign_fraction"] == 0.0 for attrs in crops)
+
+
+def test_scene_window_has_the_asked_size_and_is_deterministic():
+    first = scene_window(np.random.default_rng(5), 40, 30)
+    assert first.shape == (30, 40, 3)
+    assert np.array_equal(first, scene_window(np.random.default_rng(5), 40, 30))
+    assert first.std() > 1  # not a flat colour
 
 
 def test_scene_puts_a_small_sign_inside_the_frame():
@@ -130,3 +150,29 @@ def test_generator_renders_jobs_in_order_like_render():
         assert image.size == (52, 36)
         assert _bytes(image) == _bytes(expected)
         assert attrs == expected_attrs
+
+
+def test_some_warning_triangles_are_inverted_yield_signs():
+    pictograms = [
+        render(["warning-triangle"], seed=seed, height=24, width=24)[1]["pictogram"] for seed in range(80)
+    ]
+    assert 2 <= pictograms.count("yield") <= 30
+
+
+def test_camera_sometimes_underexposes_strongly():
+    exposures = [render(SIGNS, seed=seed, height=16, width=16)[1]["exposure"] for seed in range(60)]
+    assert min(exposures) < 0.5
+    assert max(exposures) > 1.0
+
+
+def test_backgrounds_include_bare_branches_and_road_windows():
+    kinds = {render(["none"], seed=seed, height=24, width=24)[1]["background"] for seed in range(80)}
+    assert {"branches", "road"} <= kinds
+
+
+def test_ahead_signs_are_drawn_with_the_arrow_above_and_below():
+    from synthsign_tui.procedural import _ahead_layout
+
+    rng = np.random.default_rng(0)
+    heights = {_ahead_layout(rng)[0] for _ in range(20)}
+    assert min(heights) < 0 < max(heights)
