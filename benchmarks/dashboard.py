@@ -317,41 +317,53 @@ async def memory_growth(tmp: Path) -> tuple[float, float]:
     return samples[-1] - samples[0], time.time() - t0
 
 
-def training_overhead(tmp: Path) -> tuple[float, float]:
-    """Mean training images/s (epochs 1..n from the catalog) of one small run headless and one with the app."""
+def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
+    """Training images/s of small runs alternating headless / with the live run screen open (epochs after the
+    first, median per mode), and how long a key takes to be handled while the live run trains."""
     from synthsign_tui import engine
+    from synthsign_tui.app.run_screen import RunScreen
     from synthsign_tui.catalog import Catalog
     from synthsign_tui.config import preset_dict, validate
 
     data = preset_dict("road-signs-offline")
-    data["data"]["images_per_class"] = 120
+    data["data"].update(images_per_class=80, background_images=0, val_fraction=0.2)
     data["generator"].update(height=64, width=64)
-    data["train"].update(epochs=3, image_size=64, batch_size=32, weights="none")
+    data["train"].update(epochs=4, image_size=64, batch_size=32, weights="none")
     data["evaluate"]["multicrop"] = "off"
+    rates: dict[str, list[float]] = {"headless": [], "live": []}
+    keys: list[float] = []
 
-    def rate(catalog, run_id) -> float:
-        return statistics.mean(
-            e.images_per_s for e in catalog.epochs(run_id) if e.epoch > 0 and e.images_per_s
-        )
+    def epoch_rates(catalog, run_id) -> list[float]:
+        return [e.images_per_s for e in catalog.epochs(run_id) if e.epoch > 1 and e.images_per_s]
 
-    headless_db = Catalog(tmp / "headless.db")
-    headless = engine.start_run(validate({**data, "name": "headless"}), headless_db)
-    headless_rate = rate(headless_db, headless)
-
-    app = make_app(tmp / "live-train.db", launch=validate({**data, "name": "live"}))
-
-    async def follow() -> None:
+    async def follow(app) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             deadline = time.monotonic() + 900
-            while (not app.run_workers or app.cancels or any(w.is_running for w in app.run_workers)) and (
-                time.monotonic() < deadline
-            ):
-                await pilot.pause(0.2)
+            while (
+                not app.run_workers or any(w.is_running for w in app.run_workers)
+            ) and time.monotonic() < deadline:
+                await pilot.pause(0.5)
+                screen = app.screen
+                if isinstance(screen, RunScreen) and screen.run is not None and screen.run.stage == "train":
+                    before, t0 = screen.log_y, time.perf_counter()
+                    await pilot.press("l")
+                    if screen.log_y != before:
+                        keys.append(time.perf_counter() - t0)
 
-    asyncio.run(follow())
-    live_catalog = Catalog(tmp / "live-train.db")
-    live_rate = rate(live_catalog, live_catalog.list_runs()[0].id)
-    return headless_rate, live_rate
+    for i in range(rounds):
+        headless_db = Catalog(tmp / f"headless-{i}.db")
+        run_id = engine.start_run(validate({**data, "name": f"headless-{i}"}), headless_db)
+        rates["headless"].extend(epoch_rates(headless_db, run_id))
+        db = tmp / f"live-{i}.db"
+        asyncio.run(follow(make_app(db, launch=validate({**data, "name": f"live-{i}"}))))
+        live_catalog = Catalog(db)
+        rates["live"].extend(epoch_rates(live_catalog, live_catalog.list_runs()[0].id))
+    return {
+        "headless": statistics.median(rates["headless"]),
+        "live": statistics.median(rates["live"]),
+        "key_median_ms": 1000 * statistics.median(keys) if keys else float("nan"),
+        "key_max_ms": 1000 * max(keys) if keys else float("nan"),
+    }
 
 
 # ---------------------------------------------------------------- main
@@ -397,9 +409,12 @@ def main() -> int:
             results["live_over_headless"] = None
             notes["live_over_headless"] = "skipped (--quick)"
         else:
-            headless_rate, live_rate = training_overhead(tmp)
-            results["live_over_headless"] = live_rate / headless_rate
-            notes["live_over_headless"] = f"{live_rate:.0f} vs {headless_rate:.0f} train images/s"
+            train = training_overhead(tmp)
+            results["live_over_headless"] = train["live"] / train["headless"]
+            notes["live_over_headless"] = (
+                f"{train['live']:.0f} vs {train['headless']:.0f} train images/s; a key took "
+                f"{train['key_median_ms']:.0f} ms (median), {train['key_max_ms']:.0f} ms (worst) while training"
+            )
 
         growth, seconds = asyncio.run(memory_growth(tmp))
         results["memory_growth_mb"] = growth

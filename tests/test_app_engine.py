@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "data.images_per_class": "4",
+    "data.val_fraction": "0.25",
     "generator.height": "32",
     "generator.width": "32",
     "train.epochs": "1",
@@ -32,6 +33,7 @@ def tiny_config(name: str):
     for key, value in TINY.items():
         section, leaf = key.split(".")
         data[section][leaf] = value
+    data["data"]["background_images"] = 0
     data["evaluate"]["multicrop"] = "off"
     return validate(data)
 
@@ -76,7 +78,9 @@ async def test_launch_from_form_reaches_done_with_results(tmp_path):
         form.query_one(f"#{widget_id('name')}", Input).value = "from-form"
         for key, value in TINY.items():
             form.query_one(f"#{widget_id(key)}", Input).value = value
-        form.query_one("#advanced", TextArea).text = '[evaluate]\nmulticrop = "off"\n'
+        form.query_one(
+            "#advanced", TextArea
+        ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), 10)
         await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)

@@ -87,7 +87,7 @@ def test_run_screen(db, snap_compare, tab):
 def test_form_with_error(db, snap_compare):
     async def run_before(pilot):
         await settle(pilot)
-        await pilot.press("n")
+        await pilot.press("N")  # the form, filled in from the selected run
         await settle(pilot)
         await pilot.press("tab", "ctrl+a", "x", "tab")  # seed "x", then leave the field
         await settle(pilot)

@@ -8,12 +8,16 @@ keeps at most `MAX_POINTS` points by averaging neighbours, so plot memory stays 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlmodel import select
 
 from synthsign_tui.catalog import Catalog, EpochMetric, Evaluation, LogLine, Prediction, Run, Sample
 
 MAX_POINTS = 400
+SAMPLES_EVERY_S = 2.0  # thumbnails change at most this often, however fast images are made
 
 
 class Series:
@@ -80,7 +84,8 @@ class RunReader:
         self.run_id = run_id
         self.last_step = 0
         self.last_log = 0
-        self.sample_ids: tuple[int, ...] = ()
+        self.newest_sample = 0
+        self.samples_read_at = -SAMPLES_EVERY_S
         self.evaluation_ids: tuple[int, ...] = ()
         self.epochs_seen: tuple = ()
 
@@ -97,11 +102,12 @@ class RunReader:
         if logs:
             self.last_log = logs[-1].id
             update.logs = logs
-        samples = self.catalog.samples(self.run_id, limit=n_samples)
-        ids = tuple(s.id for s in samples)
-        if ids != self.sample_ids:
-            self.sample_ids = ids
-            update.samples = samples
+        newest = self.catalog.samples(self.run_id, limit=1)
+        now = time.monotonic()
+        if newest and newest[0].id != self.newest_sample and now - self.samples_read_at > SAMPLES_EVERY_S:
+            self.newest_sample, self.samples_read_at = newest[0].id, now
+            labels = [c["name"] for c in run.config.get("data", {}).get("classes", [])] + ["_background"]
+            update.samples = varied(self._newest_per_label(labels, n_samples), n_samples)
         evaluations = self.catalog.evaluations(self.run_id)
         ids = tuple(e.id for e in evaluations)
         if ids != self.evaluation_ids:
@@ -111,6 +117,28 @@ class RunReader:
                 if ev.checkpoint != "before" and ev.name != "synthetic-val":
                     update.predictions[ev.id] = self.catalog.predictions(ev.id)
         return update
+
+    def _newest_per_label(self, labels: list[str], n: int) -> list[Sample]:
+        with self.catalog.session() as s:
+            rows: list[Sample] = []
+            for label in labels:
+                q = select(Sample).where(Sample.run_id == self.run_id, Sample.label == label)
+                rows.extend(s.exec(q.order_by(Sample.id.desc()).limit(n)).all())
+        return sorted(rows, key=lambda r: -r.id)
+
+
+def varied(samples: list[Sample], n: int) -> list[Sample]:
+    """Up to `n` of the newest samples, taking each class in turn so one class does not fill every slot."""
+    by_label: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_label.setdefault(sample.label, []).append(sample)
+    labels = sorted(by_label, key=lambda label: (label.startswith("_"), label))
+    chosen: list[Sample] = []
+    while len(chosen) < n and any(by_label.values()):
+        for label in labels:
+            if by_label[label] and len(chosen) < n:
+                chosen.append(by_label[label].pop(0))
+    return chosen
 
 
 def primary_evaluation(evaluations: list[Evaluation]) -> Evaluation | None:

@@ -7,19 +7,37 @@ timestamps, so screenshots do not change from one run to the next.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from pathlib import Path
 from typing import Any
 
 from synthsign_tui.catalog import Catalog
-from synthsign_tui.config import preset_dict, validate
+from synthsign_tui.config import validate
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
+# fixed here rather than read from a preset, so that changing a preset does not change these runs
+BASE: dict[str, Any] = {
+    "preset": "road-signs-offline",
+    "data": {
+        "images_per_class": 50,
+        "classes": [
+            {"name": "stop", "prompts": ["a stop sign on the road"], "draw": ["stop"]},
+            {"name": "warning", "prompts": ["a warning sign on the road"], "draw": ["warning-triangle"]},
+        ],
+    },
+    "generator": {"kind": "procedural", "height": 96, "width": 96},
+    "train": {"weights": "none", "image_size": 64, "batch_size": 32, "epochs": 8, "lr": 0.001},
+    "evaluate": {"real_dir": "assets/real"},
+}
+
+
 def fake_config(name: str, seed: int = 0, **overrides: Any):
-    data = preset_dict("road-signs-offline")
+    """BASE with a name and seed; `section__key=value` overrides (train__lr=0.01)."""
+    data = copy.deepcopy(BASE)
     data["name"], data["seed"] = name, seed
     for key, value in overrides.items():
         section, _, leaf = key.rpartition("__")

@@ -40,7 +40,6 @@ from synthsign_tui.app.widgets import (
 )
 
 LIVE_POLL_S = 0.5
-EVENT_FRESH_S = 2.0
 
 
 class RunRead(Message):
@@ -188,14 +187,14 @@ class RunScreen(ShowsWorkerErrors, Screen):
             error.update(Text(f"{run.error.splitlines()[-1]}{hint}", style="red"))
 
     def _show_stages(self) -> None:
-        run, now = self.run, time.monotonic()
+        run = self.run
         stages = self.query_one("#stages", StageProgress)
         current = STAGES.index(run.stage) if run.stage in STAGES else -1
         finished = run.status == "done"
         for i, stage in enumerate(STAGES):
-            fresh = self._event_progress.get(stage)
-            if fresh and now - fresh[0] < EVENT_FRESH_S and run.status == "running":
-                continue  # the engine's own event (with rate and ETA) is newer than the catalog
+            seen = self._event_progress.get(stage)
+            if seen and run.status == "running" and i == current and seen[1].done >= run.progress_done:
+                continue  # the engine's own event (with rate and ETA) is as new as the catalog
             if i < current or (finished and i <= current):
                 stages.set_stage(stage, 1, 1, self._stage_summary(stage))
             elif i == current:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import sys
@@ -69,7 +68,7 @@ class MetricPlot(PlotextPlot):
 
 
 STAGES = ("generate", "train", "evaluate")
-UNITS = {"generate": "img", "train": "img", "evaluate": "img"}
+UNITS = {"generate": "img", "train": "step", "evaluate": "img"}
 
 
 class StageProgress(Widget):
@@ -91,6 +90,8 @@ class StageProgress(Widget):
 
 
 def progress_detail(done: int, total: int, rate: float | None, eta: float | None, stage: str) -> str:
+    if not total and not done:
+        return "starting…"
     parts = [f"{done:,}/{total:,}" if total else f"{done:,}"]
     if rate:
         parts.append(f"{rate:.1f} {UNITS.get(stage, 'it')}/s")
@@ -230,7 +231,3 @@ def gpu_line() -> str:
         except Exception:  # a broken CUDA setup must not break the panel
             return "GPU unavailable"
     return "GPU none"
-
-
-def nice_log_ticks(lo: float, hi: float) -> list[float]:
-    return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
