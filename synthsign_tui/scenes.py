@@ -292,7 +292,9 @@ def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int,
     d = ImageDraw.Draw(canvas)
     post = rng.random() < 0.45
     if post:
-        _post(d, rng, centre[0], centre[1], h, rng.uniform(0.05, 0.1) * size)
+        _post(
+            d, rng, centre[0], min(centre[1], h), h, rng.uniform(0.05, 0.1) * size
+        )  # partial: centre may be below
     if rng.random() < 0.1:  # an additional plate under the sign, as on many real poles
         top = quad[:, 1].max() + 0.03 * size
         d.rectangle((centre[0] - 0.4 * size, top, centre[0] + 0.4 * size, top + 0.3 * size),

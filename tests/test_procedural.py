@@ -176,3 +176,9 @@ def test_ahead_signs_are_drawn_with_the_arrow_above_and_below():
     rng = np.random.default_rng(0)
     heights = {_ahead_layout(rng)[0] for _ in range(20)}
     assert min(heights) < 0 < max(heights)
+
+
+@pytest.mark.parametrize(("width", "height"), [(64, 64), (96, 40), (20, 20)])
+def test_many_seeds_render_without_error(width, height):
+    for seed in range(300):
+        render(list(DESIGNS), seed=seed, height=height, width=width)
