@@ -7,6 +7,7 @@ batches a second, and go to whichever screen shows that run.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -205,7 +206,8 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
             cancel.set()
         for worker in list(self.run_workers):
             if worker.is_running:
-                await worker.wait()
+                with contextlib.suppress(Exception):  # a failed run is recorded in the catalog
+                    await worker.wait()
         self.exit(0)
 
     def on_unmount(self) -> None:

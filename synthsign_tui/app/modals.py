@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from synthsign_tui.app.bindings import help_rows
+from synthsign_tui.app.messages import CatalogChanged
 
 
 class ShowsWorkerErrors:
@@ -216,3 +218,52 @@ class ExportModal(ModalScreen[tuple[str, Path] | None]):
         pressed = self.query_one(RadioSet).pressed_button
         key = pressed.name if pressed is not None else self.choices[0][0]
         self.dismiss((key, Path(self.query_one("#path", Input).value).expanduser()))
+
+
+# ---------------------------------------------------------------- dialogs with their catalog writes
+
+
+def edit_tags(screen: Screen, run_id: int) -> None:
+    """Open the tags-and-notes dialog for a run and save the answer in a worker."""
+    catalog = screen.app.catalog
+    run = catalog.require_run(run_id)
+
+    def save(result: tuple[list[str], str] | None) -> None:
+        if result is not None:
+            _save_tags(screen, run_id, *result)
+
+    screen.app.push_screen(TagsModal(f"#{run.id} {run.name}", run.tag_list, run.notes), save)
+
+
+@work(thread=True, group="edit", exit_on_error=False)
+def _save_tags(screen: Screen, run_id: int, tags: list[str], notes: str) -> None:
+    catalog = screen.app.catalog
+    catalog.set_tags(run_id, tags)
+    catalog.update_run(run_id, notes=notes)
+    screen.post_message(CatalogChanged())
+
+
+def export(screen: Screen, run_id: int | None, table: bool) -> None:
+    """Ask what to export and where, then write it in a worker."""
+
+    def chosen(answer) -> None:
+        if answer is not None:
+            _export(screen, *answer, run_id)
+
+    screen.app.push_screen(ExportModal(run_id, table=table), chosen)
+
+
+@work(thread=True, group="export", exit_on_error=False)
+def _export(screen: Screen, what: str, path, run_id: int | None) -> None:
+    from synthsign_tui.app import export as exporter
+
+    catalog = screen.app.catalog
+    if what.startswith("table"):
+        text = getattr(screen, "filter_text", "")
+        sort = getattr(screen, "sort_key", "created")
+        n = exporter.export_table(catalog, path, text, sort, getattr(screen, "descending", True))
+        message = f"Wrote {n} runs to {path}"
+    else:
+        exporter.export_run(catalog, run_id, path)
+        message = f"Wrote run #{run_id} to {path}"
+    screen.app.call_from_thread(screen.notify, message)

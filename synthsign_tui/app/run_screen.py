@@ -24,8 +24,8 @@ from synthsign_tui.app import format as fmt
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.data import RunReader, RunUpdate, Series, StepAxis, find_evaluation, primary_evaluation
 from synthsign_tui.app.messages import RunEvents, RunFinished, RunStarted
-from synthsign_tui.app.modals import ConfirmModal, ShowsWorkerErrors
-from synthsign_tui.app.runs_screen import RESUMABLE, edit_tags, export
+from synthsign_tui.app.modals import ConfirmModal, ShowsWorkerErrors, edit_tags, export
+from synthsign_tui.app.runs_screen import RESUMABLE
 from synthsign_tui.app.widgets import (
     STAGES,
     Line,

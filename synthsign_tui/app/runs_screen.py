@@ -8,8 +8,6 @@ the end, so ten thousand runs open as fast as ten. Once a second a worker reads 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -21,83 +19,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from synthsign_tui.app import format as fmt
 from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
 from synthsign_tui.app.messages import CatalogChanged
-from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ExportModal, ShowsWorkerErrors, TagsModal
+from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
 
 PAGE = 100
 RESUMABLE = ("failed", "cancelled", "interrupted")
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    sort: str  # a query.FIELDS name
-    cell: Callable[[Any, float], Any]
-    default: bool = True
-    min_width: int = 0
-    max_width: int = 28
-
-
-def _plain(cell: Any) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
-
-
-def _epochs(r, _now):
-    return f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
-
-
-def _duration(r, now):
-    if r.status == "running" and r.started_at:
-        return fmt.duration((r.duration_s or 0) + now - max(r.started_at, r.finished_at or 0))
-    return fmt.duration(r.duration_s)
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("id", "#", "id", lambda r, _: str(r.id)),  # marked runs get a ● here (see RunsScreen._cells)
-    Column("name", "name", "name", lambda r, _: r.name, max_width=24),
-    Column("status", "status", "status", lambda r, now: fmt.status_text(_status(r, now)), min_width=11),
-    Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
-    Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}", False),
-    Column("epochs", "epochs", "epochs", _epochs, min_width=5),
-    Column("val_acc", "syn val", "val_acc", lambda r, _: fmt.pct(r.val_acc)),
-    Column("real_bal_acc", "real bal", "real_bal_acc", lambda r, _: fmt.pct(r.real_bal_acc)),
-    Column("gap", "gap pt", "gap", lambda r, _: "–" if r.gap is None else f"{100 * r.gap:+.1f}", min_width=6),
-    Column("duration", "time", "duration", _duration, min_width=6),
-    Column("started", "started", "started", lambda r, now: fmt.stamp(r.started_at, now)),
-    Column("tags", "tags", "tags", lambda r, _: r.tags.replace(",", " ")),
-    Column("real_acc", "real acc", "real_acc", lambda r, _: fmt.pct(r.real_acc), False),
-    Column("before_val_acc", "syn before", "before_val_acc", lambda r, _: fmt.pct(r.before_val_acc), False),
-    Column(
-        "before_real",
-        "real before",
-        "before_real_bal_acc",
-        lambda r, _: fmt.pct(r.before_real_bal_acc),
-        False,
-    ),
-    Column("val_loss", "val loss", "val_loss", lambda r, _: fmt.num(r.val_loss), False),
-    Column("preset", "preset", "preset", lambda r, _: r.preset or "–", False),
-    Column("seed", "seed", "seed", lambda r, _: fmt.num(r.seed), False),
-    Column("image_size", "px", "image_size", lambda r, _: fmt.num(r.image_size), False),
-    Column("created", "created", "created", lambda r, _: fmt.stamp(r.created_at), False),
-    Column(
-        "notes", "notes", "notes", lambda r, _: (r.notes or "").splitlines()[0][:40] if r.notes else "", False
-    ),
-)
-COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
-DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
-ROW_FIELDS = (
-    "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
-    "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
-    "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
-    "seed", "image_size", "archived",
-)  # fmt: skip
-
-
-def _status(row, now: float) -> str:
-    return fmt.display_status(row.status, row.heartbeat_at, now)
 
 
 WELCOME = """[b]Welcome to SynthSign[/b]
@@ -331,7 +259,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             col = COLUMN_BY_KEY[key]
             arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
             label = col.label + arrow
-            widest = max((cell_len(_plain(row[i])) for row in cells), default=0)
+            widest = max((cell_len(plain(row[i])) for row in cells), default=0)
             table.add_column(
                 label, key=key, width=min(max(widest, cell_len(label), col.min_width), col.max_width)
             )
@@ -451,7 +379,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         row = self._current()
         if row is None:
             return
-        status = _status(row, self.app.clock())
+        status = row_status(row, self.app.clock())
         if status not in RESUMABLE:
             self.notify(f"Run #{row.id} is {status}: only failed, cancelled or interrupted runs resume.")
             return
@@ -461,7 +389,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         row = self._current()
         if row is None:
             return
-        if _status(row, self.app.clock()) == "running":
+        if row_status(row, self.app.clock()) == "running":
             self.notify(f"Run #{row.id} is running: cancel it first (open it, x).", severity="warning")
             return
         run = self.catalog.require_run(row.id)
@@ -525,49 +453,3 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def action_export(self) -> None:
         row = self._current()
         export(self, row.id if row else None, table=True)
-
-
-def edit_tags(screen: Screen, run_id: int) -> None:
-    """Open the tags-and-notes dialog for a run and save the answer in a worker."""
-    catalog = screen.app.catalog
-    run = catalog.require_run(run_id)
-
-    def save(result: tuple[list[str], str] | None) -> None:
-        if result is not None:
-            _save_tags(screen, run_id, *result)
-
-    screen.app.push_screen(TagsModal(f"#{run.id} {run.name}", run.tag_list, run.notes), save)
-
-
-@work(thread=True, group="edit", exit_on_error=False)
-def _save_tags(screen: Screen, run_id: int, tags: list[str], notes: str) -> None:
-    catalog = screen.app.catalog
-    catalog.set_tags(run_id, tags)
-    catalog.update_run(run_id, notes=notes)
-    screen.post_message(CatalogChanged())
-
-
-def export(screen: Screen, run_id: int | None, table: bool) -> None:
-    """Ask what to export and where, then write it in a worker."""
-
-    def chosen(answer) -> None:
-        if answer is not None:
-            _export(screen, *answer, run_id)
-
-    screen.app.push_screen(ExportModal(run_id, table=table), chosen)
-
-
-@work(thread=True, group="export", exit_on_error=False)
-def _export(screen: Screen, what: str, path, run_id: int | None) -> None:
-    from synthsign_tui.app import export as exporter
-
-    catalog = screen.app.catalog
-    if what.startswith("table"):
-        text = getattr(screen, "filter_text", "")
-        sort = getattr(screen, "sort_key", "created")
-        n = exporter.export_table(catalog, path, text, sort, getattr(screen, "descending", True))
-        message = f"Wrote {n} runs to {path}"
-    else:
-        exporter.export_run(catalog, run_id, path)
-        message = f"Wrote run #{run_id} to {path}"
-    screen.app.call_from_thread(screen.notify, message)

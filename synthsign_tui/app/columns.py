@@ -1,0 +1,81 @@
+"""The runs table's columns: label, the query field it sorts by, and how a row's cell reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from synthsign_tui.app import format as fmt
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort: str  # a query.FIELDS name
+    cell: Callable[[Any, float], Any]
+    default: bool = True
+    min_width: int = 0
+    max_width: int = 28
+
+
+def plain(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def _epochs(r, _now):
+    return f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
+
+
+def _duration(r, now):
+    if r.status == "running" and r.started_at:
+        return fmt.duration((r.duration_s or 0) + now - max(r.started_at, r.finished_at or 0))
+    return fmt.duration(r.duration_s)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "#", "id", lambda r, _: str(r.id)),  # marked runs get a ● here (see RunsScreen._cells)
+    Column("name", "name", "name", lambda r, _: r.name, max_width=24),
+    Column("status", "status", "status", lambda r, now: fmt.status_text(row_status(r, now)), min_width=11),
+    Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
+    Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}", False),
+    Column("epochs", "epochs", "epochs", _epochs, min_width=5),
+    Column("val_acc", "syn val", "val_acc", lambda r, _: fmt.pct(r.val_acc)),
+    Column("real_bal_acc", "real bal", "real_bal_acc", lambda r, _: fmt.pct(r.real_bal_acc)),
+    Column("gap", "gap pt", "gap", lambda r, _: "–" if r.gap is None else f"{100 * r.gap:+.1f}", min_width=6),
+    Column("duration", "time", "duration", _duration, min_width=6),
+    Column("started", "started", "started", lambda r, now: fmt.stamp(r.started_at, now)),
+    Column("tags", "tags", "tags", lambda r, _: r.tags.replace(",", " ")),
+    Column("real_acc", "real acc", "real_acc", lambda r, _: fmt.pct(r.real_acc), False),
+    Column("before_val_acc", "syn before", "before_val_acc", lambda r, _: fmt.pct(r.before_val_acc), False),
+    Column(
+        "before_real",
+        "real before",
+        "before_real_bal_acc",
+        lambda r, _: fmt.pct(r.before_real_bal_acc),
+        False,
+    ),
+    Column("val_loss", "val loss", "val_loss", lambda r, _: fmt.num(r.val_loss), False),
+    Column("preset", "preset", "preset", lambda r, _: r.preset or "–", False),
+    Column("seed", "seed", "seed", lambda r, _: fmt.num(r.seed), False),
+    Column("image_size", "px", "image_size", lambda r, _: fmt.num(r.image_size), False),
+    Column("created", "created", "created", lambda r, _: fmt.stamp(r.created_at), False),
+    Column(
+        "notes", "notes", "notes", lambda r, _: (r.notes or "").splitlines()[0][:40] if r.notes else "", False
+    ),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
+ROW_FIELDS = (
+    "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
+    "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
+    "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
+    "seed", "image_size", "archived",
+)  # fmt: skip
+
+
+def row_status(row, now: float) -> str:
+    return fmt.display_status(row.status, row.heartbeat_at, now)
