@@ -65,6 +65,9 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.log_y = False
         self._polling = False
         self._dirty = False
+        self._last_read = 0.0
+        self._plots_dirty = False
+        self._plots_drawn_at = 0.0
         self._event_progress: dict[str, tuple[float, object]] = {}
 
     def compose(self) -> ComposeResult:
@@ -109,18 +112,22 @@ class RunScreen(ShowsWorkerErrors, Screen):
     # ------------------------------------------------------------------ reading
 
     def _tick(self) -> None:
-        if self.run is None or self.run.status in ("running", "queued"):
-            self.request_poll()
-        if self.run is not None:
+        live = self.run is None or self.run.status in ("running", "queued")
+        if live or self._dirty:
+            self.request_poll(now=True)
+        if self._plots_dirty:
+            self._draw_plots()
+        if self.run is not None and live:
             self._show_header()
 
-    def request_poll(self) -> None:
+    def request_poll(self, now: bool = False) -> None:
+        """Read what is new. Event-driven requests coalesce to one read per LIVE_POLL_S (the tick does it)."""
         if self.app.catalog is None:
             return
-        if self._polling:
+        if self._polling or (not now and time.monotonic() - self._last_read < LIVE_POLL_S):
             self._dirty = True
             return
-        self._polling, self._dirty = True, False
+        self._polling, self._dirty, self._last_read = True, False, time.monotonic()
         if self.reader is None:
             self.reader = RunReader(self.app.catalog, self.run_id)
         self._read()
@@ -149,7 +156,11 @@ class RunScreen(ShowsWorkerErrors, Screen):
             for epoch, loss in update.steps:
                 self.step_loss.append(self.axis.x(epoch), loss)
             self.epochs = update.epochs
-            self._draw_plots()
+            self._plots_dirty = True
+        if self._plots_dirty and (
+            update.run.status not in ("running", "queued") or self._plots_drawn_at == 0
+        ):
+            self._draw_plots()  # a live run redraws on the tick, at most twice a second
         if update.logs:
             log = self.query_one("#log", RichLog)
             for line in update.logs:
@@ -162,7 +173,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             self._show_results()
             self._show_predictions()
         if self._dirty:
-            self.request_poll()
+            self.request_poll(now=True)
 
     # ------------------------------------------------------------------ drawing
 
@@ -219,6 +230,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
         return f"{len([e for e in self.evaluations if e.checkpoint != 'before'])} evaluations"
 
     def _draw_plots(self) -> None:
+        self._plots_dirty, self._plots_drawn_at = False, time.monotonic()
         epochs = [e for e in self.epochs]
         train = [e for e in epochs if e.epoch > 0 and e.train_loss is not None]
         val = [e for e in epochs if e.val_loss is not None]
