@@ -157,10 +157,9 @@ class RunScreen(ShowsWorkerErrors, Screen):
                 self.step_loss.append(self.axis.x(epoch), loss)
             self.epochs = update.epochs
             self._plots_dirty = True
-        if self._plots_dirty and (
-            update.run.status not in ("running", "queued") or self._plots_drawn_at == 0
-        ):
-            self._draw_plots()  # a live run redraws on the tick, at most twice a second
+        live = update.run.status in ("running", "queued")
+        if self._plots_dirty and (not live or time.monotonic() - self._plots_drawn_at >= LIVE_POLL_S):
+            self._draw_plots()  # a live run redraws at most twice a second (else on the next tick)
         if update.logs:
             log = self.query_one("#log", RichLog)
             for line in update.logs:
