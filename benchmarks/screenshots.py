@@ -25,12 +25,12 @@ def build_catalog(db: Path) -> None:
     from synthsign_tui.config import preset_dict, validate
 
     catalog = Catalog(db)
-    for name, lr, jitter in (("offline-baseline", 0.001, 0.0), ("offline-jitter", 0.002, 0.3)):
+    for name, lr, jitter in (("offline-baseline", 0.001, 0.0), ("offline-jitter", 0.0005, 0.3)):
         data = preset_dict("road-signs-offline")
         data["name"] = name
-        data["data"].update(images_per_class=40, background_images=20, val_fraction=0.2)
+        data["data"].update(images_per_class=150, background_images=60, val_fraction=0.2)
         data["generator"].update(height=64, width=64)
-        data["train"].update(epochs=4, image_size=48, lr=lr, color_jitter=jitter, weights="none")
+        data["train"].update(epochs=6, image_size=48, lr=lr, color_jitter=jitter, weights="none")
         data["evaluate"].update(real_dir=str(ROOT / "assets" / "real"), multicrop="off")
         run_id = engine.start_run(validate(data), catalog)
         print(f"run #{run_id} {name}: {catalog.get_run(run_id).status}", flush=True)
