@@ -32,7 +32,11 @@ def test_run_row_records_config_and_headline_values(tmp_path, config):
     run = catalog.create_run(config, command="synthsign run")
     assert run.run_dir == str((tmp_path / "runs" / str(run.id)).resolve())
     assert run.config == config.to_dict()
-    assert (run.generator_kind, run.images_per_class, run.status) == ("procedural", 50, "queued")
+    assert (run.generator_kind, run.images_per_class, run.status) == (
+        "procedural",
+        config.data.images_per_class,
+        "queued",
+    )
     catalog.add_epoch(run.id, 0, val_acc=0.5, val_loss=0.7)
     catalog.add_epoch(run.id, 1, train_loss=0.4, val_acc=0.9)
     catalog.add_epoch(run.id, 2, train_loss=0.3, val_acc=0.8)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-TINY = ["--set", "data.images_per_class=4", "--set", "generator.height=32", "--set", "generator.width=32"]
+TINY = ["--set", "data.images_per_class=4", "--set", "data.background_images=0", "--set", "generator.height=32",
+        "--set", "generator.width=32"]  # fmt: skip
 
 
 def synthsign(*args, cwd, check=True):
@@ -97,7 +98,7 @@ def test_runs_filter(tmp_path):
 
 
 def test_resume_refuses_a_finished_run(tmp_path):
-    synthsign("run", "--until", "evaluate", *TINY, "--set", "train.epochs=1", "--set", "train.image_size=32",
+    synthsign("run", "--until", "evaluate", *TINY, "--set", "train.epochs=1", "--set", "train.image_size=32", "--set", "evaluate.multicrop=off",
               cwd=tmp_path)  # fmt: skip
     proc = synthsign("resume", "1", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "run 1 is done: only failed, cancelled, interrupted runs" in proc.stderr

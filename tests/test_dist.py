@@ -27,7 +27,8 @@ from synthsign_tui.engine import Cancelled, Distributed, start_run
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.generate import MANIFEST, part_path, read_manifest
 
-TINY = ["data.images_per_class=4", "data.val_fraction=0.25", "generator.height=32", "generator.width=32"]
+TINY = ["data.images_per_class=4", "data.val_fraction=0.25", "data.background_images=0", "generator.height=32",
+        "generator.width=32"]  # fmt: skip
 REAL = Path(__file__).resolve().parents[1] / "assets" / "real"
 
 

@@ -13,7 +13,8 @@ from synthsign_tui.config import load_config
 from synthsign_tui.engine import start_run
 from synthsign_tui.generate import MANIFEST, image_seed, plan, read_manifest
 
-TINY = ["data.images_per_class=6", "data.val_fraction=0.34", "generator.height=32", "generator.width=32"]
+TINY = ["data.images_per_class=6", "data.val_fraction=0.34", "data.background_images=0", "generator.height=32",
+        "generator.width=32"]  # fmt: skip
 
 
 def tiny_config(*extra):
@@ -104,7 +105,12 @@ KILLABLE = textwrap.dedent(
 
 def test_resume_after_kill_completes_the_dataset(tmp_path):
     db = tmp_path / "runs.db"
-    overrides = ["data.images_per_class=400", "generator.height=64", "generator.width=64"]
+    overrides = [
+        "data.images_per_class=400",
+        "data.background_images=0",
+        "generator.height=64",
+        "generator.width=64",
+    ]
     proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(db), *overrides])
     catalog = Catalog(db)
     dataset = tmp_path / "runs" / "1" / "dataset"
