@@ -18,7 +18,7 @@ from synthsign_tui.errors import ConfigError
 
 def test_presets_load_and_validate():
     presets = list_presets()
-    assert {"road-signs-offline", "road-signs-zimage"} <= set(presets)
+    assert {"road-signs-offline", "road-signs-quick", "road-signs-zimage"} <= set(presets)
     for name in presets:
         cfg = load_config(preset=name)
         assert cfg.preset == name
