@@ -59,7 +59,12 @@ def test_runs_screen(db, snap_compare):
     assert snap_compare(make_app(db), terminal_size=SIZE, run_before=settle)
 
 
-def test_empty_catalog_screen(tmp_path, snap_compare):
+def test_empty_catalog_screen(tmp_path, snap_compare, monkeypatch):
+    presets = {
+        "road-signs-offline": "Stop vs warning signs drawn procedurally: offline, CPU, no weights",
+        "road-signs-zimage": "The original notebook on Z-Image-Turbo (GPU)",
+    }
+    monkeypatch.setattr("synthsign_tui.config.list_presets", lambda: presets)  # the snapshot outlives presets
     assert snap_compare(make_app(tmp_path / "runs.db"), terminal_size=SIZE, run_before=settle)
 
 

@@ -84,16 +84,17 @@ class RunReader:
         self.run_id = run_id
         self.last_step = 0
         self.last_log = 0
+        self.last_epoch = 0
+        self.epoch_rows: dict[int, EpochMetric] = {}
         self.newest_sample = 0
         self.samples_read_at = -SAMPLES_EVERY_S
         self.evaluation_ids: tuple[int, ...] = ()
-        self.epochs_seen: tuple = ()
 
     def read(self, n_samples: int = 6) -> RunUpdate | None:
         run = self.catalog.get_run(self.run_id)
         if run is None:
             return None
-        update = RunUpdate(run=run, epochs=self.catalog.epochs(self.run_id))
+        update = RunUpdate(run=run, epochs=self._epochs())
         steps = self.catalog.steps(self.run_id, after_id=self.last_step)
         if steps:
             self.last_step = steps[-1].id
@@ -117,6 +118,15 @@ class RunReader:
                 if ev.checkpoint != "before" and ev.name != "synthetic-val":
                     update.predictions[ev.id] = self.catalog.predictions(ev.id)
         return update
+
+    def _epochs(self) -> list[EpochMetric]:
+        """All epochs, reading only rows added since the last call (a resumed run re-adds epochs: newest wins)."""
+        with self.catalog.session() as s:
+            q = select(EpochMetric).where(EpochMetric.run_id == self.run_id, EpochMetric.id > self.last_epoch)
+            for row in s.exec(q.order_by(EpochMetric.id)).all():
+                self.epoch_rows[row.epoch] = row
+                self.last_epoch = row.id
+        return [self.epoch_rows[e] for e in sorted(self.epoch_rows)]
 
     def _newest_per_label(self, labels: list[str], n: int) -> list[Sample]:
         with self.catalog.session() as s:

@@ -68,6 +68,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self._last_read = 0.0
         self._plots_dirty = False
         self._plots_drawn_at = 0.0
+        self._title_shown: Text | None = None
         self._event_progress: dict[str, tuple[float, object]] = {}
 
     def compose(self) -> ComposeResult:
@@ -189,7 +190,9 @@ class RunScreen(ShowsWorkerErrors, Screen):
         title.append(f"  {fmt.short_model(run.generator_kind, run.model)}", style="dim")
         if run.tags:
             title.append("  " + " ".join(f"#{t}" for t in run.tag_list), style="cyan")
-        self.query_one("#run-title", Static).update(title)
+        if title != self._title_shown:
+            self._title_shown = title
+            self.query_one("#run-title", Static).update(title, layout=False)
         error = self.query_one("#run-error", Static)
         error.display = bool(run.error) and status != "running"
         if run.error:

@@ -74,6 +74,10 @@ UNITS = {"generate": "img", "train": "step", "evaluate": "img"}
 class StageProgress(Widget):
     """One progress bar per stage, with counts, rate and ETA."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._shown: dict[str, tuple[int, int, str]] = {}
+
     def compose(self) -> ComposeResult:
         for stage in STAGES:
             with Horizontal(classes="stage-row"):
@@ -82,11 +86,13 @@ class StageProgress(Widget):
                 yield Static("waiting", id=f"detail-{stage}", classes="stage-detail")
 
     def set_stage(self, stage: str, done: int, total: int, detail: str) -> None:
-        if stage not in STAGES:
+        """Show a stage's progress; unchanged values cost nothing, changed ones no layout pass."""
+        if stage not in STAGES or self._shown.get(stage) == (done, total, detail):
             return
+        self._shown[stage] = (done, total, detail)
         bar = self.query_one(f"#bar-{stage}", ProgressBar)
         bar.update(total=max(total, 1), progress=min(done, max(total, 1)))
-        self.query_one(f"#detail-{stage}", Static).update(detail)
+        self.query_one(f"#detail-{stage}", Static).update(detail, layout=False)
 
 
 def progress_detail(done: int, total: int, rate: float | None, eta: float | None, stage: str) -> str:
@@ -206,7 +212,7 @@ class SystemPanel(Static):
             f"memory {mem.used / 2**30:.1f}/{mem.total / 2**30:.1f} GiB",
             gpu_line(),
         ]
-        self.app.call_from_thread(self.update, "\n".join(lines))
+        self.app.call_from_thread(self.update, "\n".join(lines), layout=False)
 
 
 def gpu_line() -> str:
