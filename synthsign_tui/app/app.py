@@ -8,6 +8,8 @@ batches a second, and go to whichever screen shows that run.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +63,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         self.live_system = live_system
         self.catalog: Catalog | None = None
         self.cancels: dict[int, threading.Event] = {}
+        self.launches: dict[int, Any] = {}  # run id -> dist.Launch started from the form
         self.relays: dict[int, EventRelay] = {}
         self.run_workers: list[Worker] = []
         self.sub_title = str(self.db_path)
@@ -97,6 +100,24 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     def launch(self, config: RunConfig) -> None:
         self.run_workers.append(self._execute(config, None))
 
+    def launch_processes(self, config: RunConfig, processes: int) -> None:
+        """Start the run as a detached `accelerate launch` of `processes` processes; follow it in the catalog."""
+        self._launch_detached(config, processes)
+
+    @work(thread=True, exclusive=False, group="launches", exit_on_error=False)
+    def _launch_detached(self, config: RunConfig, processes: int) -> None:
+        import torch
+
+        from synthsign_tui import dist
+
+        devices = "cuda" if torch.cuda.is_available() else "cpu"
+        launch = dist.launch_detached(config, self.catalog, processes, devices)
+        self.launches[launch.run_id] = launch
+        self.call_from_thread(
+            self.notify, f"run #{launch.run_id}: {processes} processes on {devices}, log {launch.log_path}"
+        )
+        self.call_from_thread(self.open_run, launch.run_id)
+
     def resume(self, run_id: int) -> None:
         if run_id in self.cancels:
             self.notify(f"run #{run_id} is already running here", severity="warning")
@@ -127,6 +148,10 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
 
     def cancel_run(self, run_id: int) -> bool:
         """Ask a run of this process to stop at its next item; False when it is not running here."""
+        launch = self.launches.get(run_id)
+        if launch is not None and launch.process.poll() is None:
+            os.killpg(launch.process.pid, signal.SIGTERM)  # every process cancels cleanly; resumable
+            return True
         cancel = self.cancels.get(run_id)
         if cancel is None:
             return False

@@ -154,6 +154,14 @@ class FormScreen(ShowsWorkerErrors, Screen):
                 )  # fmt: skip
                 yield Static("", id="err-advanced", classes="field-error")
             yield Static("", id="err-summary", classes="field-error")
+            with Horizontal(classes="form-row"):
+                yield Label("processes", classes="field-label")
+                yield Input("1", id="processes", type="integer", compact=True)
+                yield Static(
+                    "1: in this dashboard; more: an `accelerate launch` on this box's GPUs (or CPU processes), "
+                    "in the background: it keeps going when the dashboard closes",
+                    classes="field-help",
+                )
             with Horizontal(id="form-buttons"):
                 yield Button("Launch (ctrl+s)", id="launch", variant="success")
                 yield Button("Cancel (esc)", id="cancel")
@@ -392,10 +400,21 @@ class FormScreen(ShowsWorkerErrors, Screen):
             if target:
                 self.query_one(target).focus()
             return
+        raw = self.query_one("#processes", Input).value.strip() or "1"
+        if not raw.isdigit() or not 1 <= int(raw) <= 1024:
+            self.notify(
+                f"Not launched: processes must be a whole number from 1 to 1024, not {raw!r}",
+                severity="error",
+            )
+            self.query_one("#processes", Input).focus()
+            return
         data, _ = self.form_data()
         config = cfg.validate(data, "the form")
         self.app.pop_screen()
-        self.app.launch(config)
+        if int(raw) > 1:
+            self.app.launch_processes(config, int(raw))
+        else:
+            self.app.launch(config)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,42 @@
+"""The form's `processes` field: a run launched as a detached two-process `accelerate launch`, followed
+through the catalog by the dashboard, and surviving the dashboard's exit."""
+
+import pytest
+from test_app_engine import TINY, make_app, settle, status_of, wait_until
+from textual.widgets import Input, TextArea
+
+from synthsign_tui.app.form_screen import FormScreen, widget_id
+from synthsign_tui.app.run_screen import RunScreen
+from synthsign_tui.catalog import Catalog
+
+pytestmark = pytest.mark.slow
+
+
+async def test_form_launches_a_detached_multi_process_run(tmp_path):
+    db = tmp_path / "runs.db"
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        form.query_one(f"#{widget_id('name')}", Input).value = "two-procs"
+        for key, value in TINY.items():
+            form.query_one(f"#{widget_id(key)}", Input).value = value
+        form.query_one(
+            "#advanced", TextArea
+        ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
+        form.query_one("#processes", Input).value = "x"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormScreen), "a bad process count must not launch"
+        form.query_one("#processes", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), 60)
+        await wait_until(pilot, lambda: status_of(app) == "done", 300)
+        launch = app.launches[app.screen.run.id]
+        assert launch.process.wait(60) == 0
+    runs = Catalog(db).list_runs()
+    assert [(r.name, r.status, r.epochs_done) for r in runs] == [("two-procs", "done", 1)]
+    assert "--num_processes 2" in runs[0].command
