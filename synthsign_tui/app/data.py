@@ -17,7 +17,7 @@ from sqlmodel import select
 from synthsign_tui.catalog import Catalog, EpochMetric, Evaluation, LogLine, Prediction, Run, Sample
 
 MAX_POINTS = 400
-SAMPLES_EVERY_S = 2.0  # thumbnails change at most this often, however fast images are made
+SAMPLES_EVERY_S = 3.0  # thumbnails change at most this often, however fast images are made
 
 
 class Series:

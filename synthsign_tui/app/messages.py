@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from synthsign_tui.catalog import Catalog
     from synthsign_tui.engine import Event
 
-MAX_UPDATES_PER_S = 10
+MAX_UPDATES_PER_S = 5  # progress bars move smoothly at 5; each update costs the training run CPU
 
 
 class CatalogReady(Message):
@@ -64,7 +64,7 @@ class Loaded(Message):
 
 
 class EventRelay:
-    """The engine's `on_event`: called in the run's thread, posts batches to the app at most 10 times a second.
+    """The engine's `on_event`: called in the run's thread, posts batches to the app at most 5 times a second.
 
     Only the newest progress event of each stage is kept between batches; status events go out at once.
     `flush` is also called by an app timer, so the last events of a quiet spell are not held back.

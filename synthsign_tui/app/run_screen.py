@@ -39,7 +39,8 @@ from synthsign_tui.app.widgets import (
     progress_detail,
 )
 
-LIVE_POLL_S = 0.5
+LIVE_POLL_S = 0.5  # a live run is read this often (other processes' writes show within about a second)
+LIVE_DRAW_S = 1.0  # and its plots redrawn at most this often: drawing costs the training run CPU
 
 
 class RunRead(Message):
@@ -116,7 +117,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
         live = self.run is None or self.run.status in ("running", "queued")
         if live or self._dirty:
             self.request_poll(now=True)
-        if self._plots_dirty:
+        if self._plots_dirty and time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S:
             self._draw_plots()
         if self.run is not None and live:
             self._show_header()
@@ -159,8 +160,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
             self.epochs = update.epochs
             self._plots_dirty = True
         live = update.run.status in ("running", "queued")
-        if self._plots_dirty and (not live or time.monotonic() - self._plots_drawn_at >= LIVE_POLL_S):
-            self._draw_plots()  # a live run redraws at most twice a second (else on the next tick)
+        if self._plots_dirty and (not live or time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S):
+            self._draw_plots()  # a live run redraws at most once a second (else on a later tick)
         if update.logs:
             log = self.query_one("#log", RichLog)
             for line in update.logs:

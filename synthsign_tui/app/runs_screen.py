@@ -73,6 +73,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self._loading = False
         self._ready = False
         self._settings_requested = False
+        self._ticks = 0
         self._generation = 0  # bumped by each reload: answers to older queries are dropped
 
     def compose(self) -> ComposeResult:
@@ -210,7 +211,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         return f"\n[b]Presets[/b] (pick one in the form):\n{lines}\n"
 
     def poll(self) -> None:
-        if self.catalog is not None and not self._loading:
+        """Every tick while a run is live (here or in the table), every other tick otherwise."""
+        self._ticks += 1
+        now = self.app.clock()
+        live = self.app.cancels or any(
+            row_status(r, now) in ("running", "queued") for r in self.rows.values()
+        )
+        if self.catalog is not None and not self._loading and (live or self._ticks % 2 == 0):
             self._poll(self.filter_text, self.last_update)
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
