@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Input, TextArea
 from synthsign_tui import engine
 from synthsign_tui.app.app import SynthSignApp
 from synthsign_tui.app.form_screen import FormScreen, widget_id
+from synthsign_tui.app.modals import ConfirmModal
 from synthsign_tui.app.run_screen import RunScreen
 from synthsign_tui.catalog import Catalog
 from synthsign_tui.config import preset_dict, validate
@@ -102,7 +103,7 @@ async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
         await pilot.press("x")
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), 10)
         await pilot.press("y")
         await wait_until(pilot, lambda: not app.cancels and status_of(app) == "cancelled", 120)
         run_id = app.screen.run_id
@@ -136,7 +137,7 @@ async def test_quit_with_a_run_in_progress_asks_and_cancels(tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
         run_id = app.screen.run_id
         await pilot.press("q")
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), 10)
         assert "still in progress" in str(app.screen.query_one(".question").content)
         await pilot.press("y")
         await wait_until(pilot, lambda: not app.cancels, 120)
