@@ -5,7 +5,7 @@
 Each measure runs the real app headless (Textual renders every frame, to no terminal) on a real catalog file:
 - first_paint_s: a cold `python` process started -> runs table painted (child process, 100 runs).
 - live_latency_s: an epoch written by another process -> its point on the open run screen's plot (median of 5).
-- idle_cpu_pct: CPU used by the app process over 10 s on the runs screen, nothing happening (% of one core).
+- idle_cpu_pct: CPU used by the app process over 10 s on the runs screen, nothing running (% of one core).
 - open_10k_s / sort_10k_s / filter_10k_s: a catalog of 10,000 runs with 50 epochs each: cold open to painted
   table (child process), re-sort by another column, filter `real_bal_acc>0.5 generator=procedural`.
 - live_over_headless: training images/s of a small run (480 training images, 3 epochs) with the live run screen open / the same run headless
@@ -417,7 +417,9 @@ def main() -> int:
         notes["live_latency_s"] = f"median of {len(latencies)}, worst {max(latencies):.2f} s"
 
         results["idle_cpu_pct"] = idle_cpu(small, 10.0)
-        notes["idle_cpu_pct"] = "10 s on the runs screen (1 s catalog poll), % of one core"
+        notes["idle_cpu_pct"] = (
+            "10 s on the runs screen, nothing live (catalog polled every 2 s), % of one core"
+        )
 
         t0 = time.perf_counter()
         big = big_catalog(tmp / "big.db")
