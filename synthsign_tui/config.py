@@ -322,7 +322,7 @@ def load_config(
     """A config from a TOML file or a preset (default `road-signs-offline`), with `--set` overrides applied."""
     if path is not None and preset is not None:
         base = preset_dict(preset)
-        _deep_update(base, read_toml(path))
+        deep_update(base, read_toml(path))
         data, source = base, str(path)
     elif path is not None:
         data, source = read_toml(path), str(path)
@@ -336,10 +336,11 @@ def load_config(
     return validate(data, source)
 
 
-def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> None:
+def deep_update(base: dict[str, Any], new: dict[str, Any]) -> None:
+    """Merge `new` into `base` in place, table by table (a TOML file on top of a preset)."""
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
+            deep_update(base[key], value)
         else:
             base[key] = value
 

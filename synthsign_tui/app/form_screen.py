@@ -101,14 +101,6 @@ def full_preset(name: str) -> dict[str, Any]:
     return cfg.validate(cfg.preset_dict(name), f"preset {name!r}").to_dict()
 
 
-def deep_update(base: dict[str, Any], new: dict[str, Any]) -> None:
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            deep_update(base[key], value)
-        else:
-            base[key] = value
-
-
 class FormScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("form")
 
@@ -253,7 +245,7 @@ class FormScreen(ShowsWorkerErrors, Screen):
         set_path(data, "data.variations", variations)
         advanced = self.query_one("#advanced", TextArea).text
         try:
-            deep_update(data, tomllib.loads(advanced))
+            cfg.deep_update(data, tomllib.loads(advanced))
         except tomllib.TOMLDecodeError as exc:
             return data, f"not valid TOML: {exc}"
         return data, None
