@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot import settle, wait_until
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
@@ -20,26 +21,6 @@ from synthsign_tui.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
-
-
-async def settle(app, pilot):
-    """Let workers and the messages they post run out (each load may start the next), within a bound."""
-    quiet = 0
-    for _ in range(50):
-        await pilot.pause()
-        busy = any(w.is_running for w in app.workers)
-        await app.workers.wait_for_complete()
-        quiet = 0 if busy else quiet + 1
-        if quiet == 2:
-            return
-
-
-async def wait_until(pilot, condition, seconds: float = 10.0):
-    """Let the app run until `condition()` holds, at most `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def text(widget) -> str:

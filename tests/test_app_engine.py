@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot import settle, wait_until
 from textual.widgets import DataTable, Input, TextArea
 
 from synthsign_tui import engine
@@ -39,23 +40,14 @@ def tiny_config(name: str):
     return validate(data)
 
 
-async def settle(app, pilot):
-    """Let workers and the messages they post run out (each load may start the next), within a bound."""
-    quiet = 0
-    for _ in range(50):
-        await pilot.pause()
-        busy = any(w.is_running for w in app.workers)
-        await app.workers.wait_for_complete()
-        quiet = 0 if busy else quiet + 1
-        if quiet == 2:
-            return
-
-
-async def wait_until(pilot, condition, seconds: float):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.1)
+def fill_tiny_form(form: FormScreen, name: str) -> None:
+    """Type a tiny run into the New-run form, as a user would field by field."""
+    form.query_one(f"#{widget_id('name')}", Input).value = name
+    for key, value in TINY.items():
+        form.query_one(f"#{widget_id(key)}", Input).value = value
+    form.query_one(
+        "#advanced", TextArea
+    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
 
 
 def make_app(db: Path, **kwargs) -> SynthSignApp:
@@ -76,12 +68,7 @@ async def test_launch_from_form_reaches_done_with_results(tmp_path):
         await settle(app, pilot)
         form = app.screen
         assert isinstance(form, FormScreen)
-        form.query_one(f"#{widget_id('name')}", Input).value = "from-form"
-        for key, value in TINY.items():
-            form.query_one(f"#{widget_id(key)}", Input).value = value
-        form.query_one(
-            "#advanced", TextArea
-        ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
+        fill_tiny_form(form, "from-form")
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), 10)
         await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)

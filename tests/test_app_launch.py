@@ -1,11 +1,12 @@
-"""The form's `processes` field: a run launched as a detached two-process `accelerate launch`, followed
-through the catalog by the dashboard, and surviving the dashboard's exit."""
+"""The form's `processes` field: a run launched as a detached two-process `accelerate launch` and followed
+through the catalog by the dashboard."""
 
 import pytest
-from test_app_engine import TINY, make_app, settle, status_of, wait_until
-from textual.widgets import Input, TextArea
+from pilot import settle, wait_until
+from test_app_engine import fill_tiny_form, make_app, status_of
+from textual.widgets import Input
 
-from synthsign_tui.app.form_screen import FormScreen, widget_id
+from synthsign_tui.app.form_screen import FormScreen
 from synthsign_tui.app.run_screen import RunScreen
 from synthsign_tui.catalog import Catalog
 
@@ -21,12 +22,7 @@ async def test_form_launches_a_detached_multi_process_run(tmp_path):
         await settle(app, pilot)
         form = app.screen
         assert isinstance(form, FormScreen)
-        form.query_one(f"#{widget_id('name')}", Input).value = "two-procs"
-        for key, value in TINY.items():
-            form.query_one(f"#{widget_id(key)}", Input).value = value
-        form.query_one(
-            "#advanced", TextArea
-        ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
+        fill_tiny_form(form, "two-procs")
         form.query_one("#processes", Input).value = "x"
         await pilot.press("ctrl+s")
         await settle(app, pilot)

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pilot import settle as settle_app
 
 from synthsign_tui.app.app import SynthSignApp
 from synthsign_tui.app.fake_runs import T0, fake_config, real_photos, write_fake_run
@@ -42,16 +43,7 @@ def db(tmp_path) -> Path:
 
 
 async def settle(pilot):
-    """Let workers and the messages they post run out (each load may start the next), within a bound."""
-    app = pilot.app
-    quiet = 0
-    for _ in range(50):
-        await pilot.pause()
-        busy = any(w.is_running for w in app.workers)
-        await app.workers.wait_for_complete()
-        quiet = 0 if busy else quiet + 1
-        if quiet == 2:
-            break
+    await settle_app(pilot.app, pilot)
     await pilot.pause(0.1)  # widgets measure on idle (DataTable column widths): give them one
 
 

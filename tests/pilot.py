@@ -1,0 +1,23 @@
+"""Helpers for driving the app under a Pilot: wait for workers, or for a condition, always within a bound."""
+
+import time
+
+
+async def settle(app, pilot):
+    """Let workers and the messages they post run out (each load may start the next), within a bound."""
+    quiet = 0
+    for _ in range(50):
+        await pilot.pause()
+        busy = any(w.is_running for w in app.workers)
+        await app.workers.wait_for_complete()
+        quiet = 0 if busy else quiet + 1
+        if quiet == 2:
+            return
+
+
+async def wait_until(pilot, condition, seconds: float = 10.0):
+    """Let the app run until `condition()` holds, at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.1)
