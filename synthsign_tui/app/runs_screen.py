@@ -35,8 +35,8 @@ model from your prompts) and measures how well it transfers to [i]real[/i] photo
 this catalog: its config, generation progress, loss and accuracy per epoch, and a prediction for every real
 photo, so you can compare runs later.
 
-[b]Press [reverse] n [/reverse] to start a run[/b] from a preset (the offline one runs on a CPU in a few
-minutes, no downloads).  [reverse] ? [/reverse] lists every key.  [reverse] q [/reverse] quits.
+[b]Press [reverse] n [/reverse] to start a run[/b] from a preset (the offline ones need no GPU and no
+downloads; road-signs-quick takes a few minutes).  [reverse] ? [/reverse] lists every key.  [reverse] q [/reverse] quits.
 """
 
 
