@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from tests.pilot import settle  # noqa: E402 (the Pilot helper the app tests use)
 
 # ---------------------------------------------------------------- catalogs
 
@@ -163,17 +163,6 @@ def idle_cpu(db: Path, seconds: float) -> float:
 
 
 # ---------------------------------------------------------------- in-process measures
-
-
-async def settle(app, pilot) -> None:
-    quiet = 0
-    for _ in range(100):
-        await pilot.pause()
-        busy = any(w.is_running for w in app.workers)
-        await app.workers.wait_for_complete()
-        quiet = 0 if busy else quiet + 1
-        if quiet == 2:
-            return
 
 
 async def wait_until(pilot, condition, seconds: float = 30.0) -> float:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.pilot import settle  # noqa: E402 (the Pilot helper the app tests use)
+
 SIZE = (120, 40)
 
 
@@ -35,18 +37,6 @@ def build_catalog(db: Path) -> None:
         run_id = engine.start_run(validate(data), catalog)
         print(f"run #{run_id} {name}: {catalog.get_run(run_id).status}", flush=True)
     catalog.set_tags(1, ["baseline"])
-
-
-async def settle(app, pilot) -> None:
-    quiet = 0
-    for _ in range(100):
-        await pilot.pause()
-        busy = any(w.is_running for w in app.workers)
-        await app.workers.wait_for_complete()
-        quiet = 0 if busy else quiet + 1
-        if quiet == 2:
-            break
-    await pilot.pause(0.2)
 
 
 async def shoot(db: Path, out: Path) -> list[Path]:
