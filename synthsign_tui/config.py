@@ -111,6 +111,12 @@ class TrainConfig(_Section):
     weight_decay: float = Field(default=0.0, ge=0.0, le=1.0, description="Weight decay")
     schedule: Literal["constant", "cosine", "onecycle"] = Field(default="constant", description="LR schedule")
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing")
+    ema: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Evaluate a moving average of the weights with this decay (0: off)",
+    )
     hflip: bool = Field(default=True, description="RandomHorizontalFlip")
     color_jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="ColorJitter strength (0: off)")
     random_resized_crop: float = Field(

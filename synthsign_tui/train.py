@@ -162,7 +162,9 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
         raise SynthSignError(f"{path} is not a SynthSign checkpoint (format {payload.get('format')!r})")
     model = resnet18(num_classes=len(payload["classes"]))
     model.load_state_dict(payload["model"])
-    meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler")}
+    meta = {
+        k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "train_model", "ema")
+    }
     return model.eval(), meta
 
 
@@ -324,14 +326,23 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
     optimizer = _make_optimizer(cfg, model.parameters())
     scheduler = _make_scheduler(cfg, optimizer, steps_per_epoch * cfg.epochs)
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        model.load_state_dict(resume.get("train_model", resume["model"]))
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
     steps_per_epoch = len(train_loader)  # each process's share of the batches
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    ema = None
+    if cfg.ema > 0:  # the averaged weights are the ones evaluated and saved as "model"
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(
+            accelerator.unwrap_model(model), multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True
+        )
     first_epoch, best_acc = 1, None
     if resume is not None:
+        if ema is not None:
+            ema.load_state_dict(resume["ema"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         first_epoch, best_acc = resume["epoch"] + 1, resume["best_val_acc"]
@@ -360,6 +371,8 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             _check_cancel(ctx, accelerator)
             step = (epoch - 1) * steps_per_epoch + i + 1
             steps.add(epoch, step, loss, lr)
+            if ema is not None:
+                ema.update_parameters(model)
             ctx.progress("train", step, total, f"epoch {epoch}/{cfg.epochs} loss {steps.last_loss:.3f}")
 
         train_loss, train_acc, seen = train_one_epoch(
@@ -367,7 +380,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         )
         seconds = time.time() - started
         steps.flush()
-        val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std)
+        val_loss, val_acc = evaluate(model if ema is None else ema, val_loader, accelerator, mean, std)
         row = {
             "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
             "val_acc": val_acc, "lr": scheduler.get_last_lr()[0], "seconds": seconds, "images_per_s": seen / seconds,
@@ -375,17 +388,15 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         is_best = best_acc is None or (val_acc is not None and val_acc > best_acc)
         best_acc = val_acc if is_best else best_acc
         if accelerator.is_main_process:
-            state = {k: v.detach().cpu() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            trained = _cpu_state(accelerator.unwrap_model(model))
+            state = trained if ema is None else _cpu_state(ema.module)
             extra = {"epoch": epoch, "val_acc": val_acc, "best_val_acc": best_acc}
             if is_best:
                 save_checkpoint(best_path, {**meta, **extra, "model": state})
-            save_checkpoint(
-                last_path,
-                {
-                    **meta, **extra, "model": state, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                },
-            )  # fmt: skip
+            resumable = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+            if ema is not None:
+                resumable.update(train_model=trained, ema=ema.state_dict())
+            save_checkpoint(last_path, {**meta, **extra, "model": state, **resumable})
         accelerator.wait_for_everyone()
         _record_epoch(ctx, row)
         val_text = "no val split" if val_acc is None else f"val loss {val_loss:.3f}, val acc {val_acc:.3f}"
@@ -393,6 +404,10 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
             f"{seen / seconds:.1f} images/s" + (" (best)" if is_best else "")
         )
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def _check_cancel(ctx: RunContext, accelerator) -> None:

@@ -18,6 +18,7 @@ from synthsign_tui.app.fake_runs import fake_config, real_photos, write_fake_run
 from synthsign_tui.app.form_screen import FormScreen, widget_id
 from synthsign_tui.app.run_screen import RunScreen
 from synthsign_tui.catalog import Catalog
+from synthsign_tui.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
@@ -163,6 +164,30 @@ async def test_form_shows_field_error_and_refuses_launch(db):
         await settle(app, pilot)
         assert "designs" in text(form.query_one("#err-classes", Static))
         assert app.screen is form
+
+
+async def test_form_recipe_fields_reach_the_config(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        form = app.screen
+        values = {"train.label_smoothing": "0.05", "train.ema": "0.99", "train.color_jitter": "0.2"}
+        for key, value in values.items():
+            form.query_one(f"#{widget_id(key)}", Input).value = value
+        await settle(app, pilot)
+        data, error = form.form_data()
+        assert error is None
+        train = validate(data).train
+        assert (train.label_smoothing, train.ema, train.color_jitter) == (0.05, 0.99, 0.2)
+        ema = form.query_one(f"#{widget_id('train.ema')}", Input)
+        ema.focus()
+        ema.value = "1.5"
+        await pilot.press("tab")
+        await settle(app, pilot)
+        assert "less than 1" in text(form.query_one(f"#err-{widget_id('train.ema')}", Static))
+        assert form.query_one("#launch").disabled
 
 
 async def test_compare_shows_differing_keys(db):

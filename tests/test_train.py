@@ -103,7 +103,8 @@ def test_checkpoint_round_trip(tmp_path):
     assert model(x[None]).shape == (1, 2)
 
 
-def test_resume_after_cancel_continues_and_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_resume_after_cancel_continues_and_matches_uninterrupted(tmp_path, ema):
     cancel_after_first = []
 
     def on_event(event):
@@ -111,7 +112,7 @@ def test_resume_after_cancel_continues_and_matches_uninterrupted(tmp_path):
             cancel_after_first.append(True)
             ctx.cancel.set()
 
-    ctx = make_run(tmp_path / "a", tiny_config(epochs=2, schedule="cosine"), on_event=on_event)
+    ctx = make_run(tmp_path / "a", tiny_config(epochs=2, schedule="cosine", ema=ema), on_event=on_event)
     with pytest.raises(Cancelled):
         train_stage(ctx)
     assert torch.load(ctx.checkpoint_dir / "last.pt", weights_only=True)["epoch"] == 1
@@ -123,12 +124,27 @@ def test_resume_after_cancel_continues_and_matches_uninterrupted(tmp_path):
     train_stage(ctx)  # all epochs done: returns at once
     assert len(ctx.catalog.epochs(ctx.run_id)) == 3
 
-    straight = make_run(tmp_path / "b", tiny_config(epochs=2, schedule="cosine"))
+    straight = make_run(tmp_path / "b", tiny_config(epochs=2, schedule="cosine", ema=ema))
     train_stage(straight)
     resumed = torch.load(ctx.checkpoint_dir / "last.pt", weights_only=True)
     uninterrupted = torch.load(straight.checkpoint_dir / "last.pt", weights_only=True)
-    for key, value in uninterrupted["model"].items():
-        torch.testing.assert_close(resumed["model"][key], value, msg=key)
+    for part in ("model", "train_model") if ema else ("model",):
+        for key, value in uninterrupted[part].items():
+            torch.testing.assert_close(resumed[part][key], value, msg=f"{part}.{key}")
+
+
+def test_ema_saves_and_evaluates_the_averaged_weights(tmp_path):
+    ctx = make_run(tmp_path, tiny_config(epochs=2, ema=0.5))
+    train_stage(ctx)
+    last = torch.load(ctx.checkpoint_dir / "last.pt", weights_only=True)
+    assert last["ema"]["n_averaged"] == 6  # one update per step: 12 images, batch 4, 2 epochs
+    weights = [k for k in last["model"] if k.endswith("weight")]
+    assert any(not torch.equal(last["model"][k], last["train_model"][k]) for k in weights)
+    for key, value in last["model"].items():
+        torch.testing.assert_close(last["ema"][f"module.{key}"], value, msg=key)
+    model, meta = load_checkpoint(ctx.checkpoint_dir / "last.pt")
+    assert "ema" not in meta and "train_model" not in meta
+    assert all(torch.equal(v, last["model"][k]) for k, v in model.state_dict().items())
 
 
 def test_options_no_val_split_and_background_class(tmp_path):

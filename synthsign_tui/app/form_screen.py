@@ -60,6 +60,11 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "train.weights",
             "train.optimizer",
             "train.schedule",
+            "train.weight_decay",
+            "train.label_smoothing",
+            "train.ema",
+            "train.random_resized_crop",
+            "train.color_jitter",
         ),
     ),  # fmt: skip
     ("Evaluation", ("evaluate.real_dir",)),
@@ -142,7 +147,7 @@ class FormScreen(ShowsWorkerErrors, Screen):
             ):
                 yield TextArea(
                     "", id="advanced", language=None, soft_wrap=True,
-                    placeholder='[train]\nweight_decay = 0.0001\ncolor_jitter = 0.2',
+                    placeholder='[train]\nblur = 0.2\ngrayscale = 0.1',
                 )  # fmt: skip
                 yield Static("", id="err-advanced", classes="field-error")
             yield Static("", id="err-summary", classes="field-error")
