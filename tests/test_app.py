@@ -137,22 +137,32 @@ async def test_finished_run_screen_shows_plots_predictions_confusion(db):
         assert not isinstance(app.screen, RunScreen)
 
 
+async def open_new_form(app, pilot) -> FormScreen:
+    await settle(app, pilot)
+    await pilot.press("n")
+    await settle(app, pilot)
+    assert isinstance(app.screen, FormScreen)
+    return app.screen
+
+
+async def type_and_leave(form: FormScreen, pilot, key: str, value: str) -> Static:
+    """Type `value` into the field of config `key`, leave it, and return the field's error line."""
+    field = form.query_one(f"#{widget_id(key)}", Input)
+    field.focus()
+    field.value = value
+    await pilot.press("tab")  # leave the field: its error appears beside it
+    await settle(form.app, pilot)
+    return form.query_one(f"#err-{widget_id(key)}", Static)
+
+
 async def test_form_shows_field_error_and_refuses_launch(db):
     app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await settle(app, pilot)
-        form = app.screen
-        assert isinstance(form, FormScreen)
-        epochs = form.query_one(f"#{widget_id('train.epochs')}", Input)
-        epochs.focus()
-        epochs.value = "0"
-        await pilot.press("tab")  # leave the field: its error appears beside it
-        await settle(app, pilot)
-        error = form.query_one(f"#err-{widget_id('train.epochs')}", Static)
+        form = await open_new_form(app, pilot)
+        error = await type_and_leave(form, pilot, "train.epochs", "0")
         assert error.display and "greater than or equal to 1" in text(error)
         assert form.query_one("#launch").disabled
+        epochs = form.query_one(f"#{widget_id('train.epochs')}", Input)
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert app.screen is form
@@ -169,10 +179,7 @@ async def test_form_shows_field_error_and_refuses_launch(db):
 async def test_form_recipe_fields_reach_the_config(db):
     app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await settle(app, pilot)
-        form = app.screen
+        form = await open_new_form(app, pilot)
         values = {"train.label_smoothing": "0.05", "train.ema": "0.99", "train.color_jitter": "0.2"}
         for key, value in values.items():
             form.query_one(f"#{widget_id(key)}", Input).value = value
@@ -181,12 +188,8 @@ async def test_form_recipe_fields_reach_the_config(db):
         assert error is None
         train = validate(data).train
         assert (train.label_smoothing, train.ema, train.color_jitter) == (0.05, 0.99, 0.2)
-        ema = form.query_one(f"#{widget_id('train.ema')}", Input)
-        ema.focus()
-        ema.value = "1.5"
-        await pilot.press("tab")
-        await settle(app, pilot)
-        assert "less than 1" in text(form.query_one(f"#err-{widget_id('train.ema')}", Static))
+        error = await type_and_leave(form, pilot, "train.ema", "1.5")
+        assert "less than 1" in text(error)
         assert form.query_one("#launch").disabled
 
 
