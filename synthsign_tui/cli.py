@@ -331,9 +331,12 @@ def _pct(value: float | None) -> str:
 
 
 def cmd_presets() -> int:
-    table = Table("preset", "description")
+    from synthsign_tui.readiness import notes
+
+    table = Table("preset", "description", "on this machine")
     for name, description in list_presets().items():
-        table.add_row(name, description)
+        needs = notes(load_config(preset=name))
+        table.add_row(name, description, "\n".join(f"! {n}" for n in needs) or "ready")
     console.print(table)
     console.print("Use one with `synthsign run --preset NAME` or start a TOML file from it.")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -122,7 +121,9 @@ def load_pipeline(model: str, dtype: torch.dtype):
     except OSError:
         from huggingface_hub.constants import HF_HUB_CACHE
 
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else ""
+        from synthsign_tui.readiness import hub_offline
+
+        offline = " (HF_HUB_OFFLINE is set)" if hub_offline() else ""
         why = (
             f"it is not in the local Hugging Face cache ({HF_HUB_CACHE}) and could not be downloaded{offline}"
         )

@@ -18,7 +18,7 @@ from synthsign_tui.app.fake_runs import fake_config, real_photos, write_fake_run
 from synthsign_tui.app.form_screen import FormScreen, widget_id
 from synthsign_tui.app.run_screen import RunScreen
 from synthsign_tui.catalog import Catalog
-from synthsign_tui.config import validate
+from synthsign_tui.config import preset_dict, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
@@ -59,17 +59,67 @@ def table_names(app) -> list[str]:
     return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
 
 
-async def test_empty_catalog_welcomes_and_lists_presets(tmp_path):
+async def test_empty_catalog_guides_a_first_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached ImageNet weights, on any machine
     app = make_app(tmp_path / "runs.db")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        welcome = app.screen.query_one("#welcome", Static)
-        assert welcome.display
+        screen = app.screen
+        welcome = screen.query_one("#welcome", Static)
+        await wait_until(pilot, lambda: "checking" not in text(welcome))
         shown = text(welcome)
-        assert "Press" in shown and " n " in shown and "road-signs-offline" in shown
-        await pilot.press("n")
+        assert shown.index("1  road-signs-quick") < shown.index("2  road-signs-offline")
+        assert "✓ ready here" in shown and "ImageNet ResNet18 weights are not cached" in shown
+        assert str(tmp_path / "runs") in shown and "assets/real (30 photos)" in shown
+        # nothing to open, mark, filter or delete yet: those keys leave the footer and do nothing
+        assert not screen.query_one("#filter-bar").display
+        footer_actions = {b.action for _, b, enabled, *_ in screen.active_bindings.values() if enabled}
+        assert {"new_run", "preset_form(1)"} <= footer_actions and not footer_actions & {"filter", "delete"}
+        await pilot.press("slash", "d")
+        assert app.screen is screen and not isinstance(app.focused, Input)
+        await pilot.press("1")
         await settle(app, pilot)
-        assert isinstance(app.screen, FormScreen)
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        quick = preset_dict("road-signs-quick")
+        data, _ = form.form_data()
+        assert validate(data).data.images_per_class == quick["data"]["images_per_class"]
+        assert data["preset"] == "road-signs-quick"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        Catalog(tmp_path / "runs.db").create_run(fake_config("first", 1))
+        await wait_until(
+            pilot, lambda: screen.table.display, 10
+        )  # the run appears: the table replaces the guide
+        assert not screen.query_one("#welcome-box").display and screen.query_one("#filter-bar").display
+
+
+def test_readiness_notes_name_what_is_missing(tmp_path, monkeypatch):
+    from synthsign_tui import readiness
+    from synthsign_tui.config import load_config
+    from synthsign_tui.train import imagenet_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty cache
+    assert (
+        readiness.torch_hub_dir() / "checkpoints" / readiness.RESNET18_IMAGENET_FILE
+        == imagenet_weights_file()
+    )
+    assert readiness.notes(load_config(preset="road-signs-offline")) == []
+    zimage = load_config(preset="road-signs-zimage")
+    notes = readiness.notes(zimage)
+    assert any("Tongyi-MAI/Z-Image-Turbo is not in the Hugging Face cache" in n for n in notes)
+    assert any("ImageNet" in n for n in notes)
+    folder = tmp_path / "pipe"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{}")
+    weights = imagenet_weights_file()
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    local = load_config(
+        preset="road-signs-zimage", overrides=[f"generator.model={folder}", "generator.device=cpu"]
+    )
+    assert readiness.notes(local) == []
 
 
 async def test_runs_table_filter_sort_and_remembered(db):

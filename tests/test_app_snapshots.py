@@ -57,6 +57,12 @@ def test_empty_catalog_screen(tmp_path, snap_compare, monkeypatch):
         "road-signs-zimage": "The original notebook on Z-Image-Turbo (GPU)",
     }
     monkeypatch.setattr("synthsign_tui.config.list_presets", lambda: presets)  # the snapshot outlives presets
+    facts = {
+        "notes": {"road-signs-zimage": ["no NVIDIA GPU found (nvidia-smi)"]},
+        "real": "assets/real (30 photos)",
+    }
+    monkeypatch.setattr("synthsign_tui.app.runs_screen.welcome_facts", lambda _: facts)  # not this machine's
+    monkeypatch.chdir(tmp_path)  # the runs folder shows as `runs`
     assert snap_compare(make_app(tmp_path / "runs.db"), terminal_size=SIZE, run_before=settle)
 
 

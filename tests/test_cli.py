@@ -73,7 +73,8 @@ def test_typo_in_a_config_file(tmp_path):
 def test_unknown_run_and_presets(tmp_path):
     proc = synthsign("show", "42", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "no run 42" in proc.stderr and "Traceback" not in proc.stderr
-    assert "road-signs-zimage" in synthsign("presets", cwd=tmp_path).stdout
+    listing = synthsign("presets", cwd=tmp_path).stdout
+    assert "road-signs-zimage" in listing and "on this machine" in listing and "ready" in listing
 
 
 def test_compare_json_lists_differing_keys(tmp_path):

@@ -20,10 +20,17 @@ class Key:
     footer: bool = True
     priority: bool = False
     display: str | None = None
+    bind: bool = True  # False: a row of the help overlay only, standing for keys listed with help=False
+    help: bool = True
 
 
 KEYS: tuple[Key, ...] = (
     Key("n", "new_run", "New run", ("runs",)),
+    Key("1-9", "", "New run from a preset of the welcome list", ("runs",), footer=False, bind=False),
+    *(
+        Key(str(i), f"preset_form({i})", f"Preset {i}", ("runs",), footer=False, help=False)
+        for i in range(1, 10)
+    ),
     Key("enter", "open_run", "Open", ("runs",), display="⏎"),
     Key("space", "mark", "Mark", ("runs",)),
     Key("c", "compare", "Compare", ("runs",)),
@@ -59,7 +66,7 @@ def bindings_for(screen: str) -> list[Binding]:
     return [
         Binding(k.key, k.action, k.description, show=k.footer, priority=k.priority, key_display=k.display)
         for k in KEYS
-        if screen in k.screens
+        if screen in k.screens and k.bind
     ]
 
 
@@ -69,5 +76,5 @@ def help_rows() -> list[tuple[str, str, str]]:
         (SCREEN_TITLES[screen], k.display or k.key, k.description)
         for screen in SCREEN_TITLES
         for k in KEYS
-        if screen in k.screens
+        if screen in k.screens and k.help
     ]

@@ -8,13 +8,17 @@ the end, so ten thousand runs open as fast as ten. Once a second a worker reads 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
@@ -26,18 +30,73 @@ from synthsign_tui.app.modals import ColumnsModal, ConfirmModal, ShowsWorkerErro
 
 PAGE = 100
 RESUMABLE = ("failed", "cancelled", "interrupted")
+NEEDS_A_RUN = {
+    "open_run", "mark", "compare", "filter", "resume", "delete", "clone", "edit_tags", "archive", "sort_next",
+    "sort_reverse", "columns", "export",
+}  # fmt: skip
 
 
 WELCOME = """[b]Welcome to SynthSign[/b]
 
-SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion
-model from your prompts) and measures how well it transfers to [i]real[/i] photos. Every run is recorded in
-this catalog: its config, generation progress, loss and accuracy per epoch, and a prediction for every real
-photo, so you can compare runs later.
+SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion \
+model from your prompts) and measures how well it transfers to [i]real[/i] photos. A run generates its images, \
+trains, then predicts every photo of a real folder; all of it stays in this catalog to compare runs later.
 
-[b]Press [reverse] n [/reverse] to start a run[/b] from a preset (the offline ones need no GPU and no
-downloads; road-signs-quick takes a few minutes).  [reverse] ? [/reverse] lists every key.  [reverse] q [/reverse] quits.
+[b]Start here:[/b] press [reverse] 1 [/reverse] for {first}, then [reverse] ctrl+s [/reverse] in the form \
+launches it and you watch it live. Keys [reverse] 1 [/reverse]-[reverse] {last} [/reverse] open these presets:
 """
+WELCOME_ORDER = ("road-signs-quick", "road-signs-offline", "road-signs-zimage")  # the first is "start here"
+
+
+def welcome_presets() -> list[tuple[str, str]]:
+    """(name, description) of every preset, the quickest first: the welcome screen's keys 1-9."""
+    from synthsign_tui.config import list_presets
+
+    presets = list_presets()
+    names = [n for n in WELCOME_ORDER if n in presets] + sorted(n for n in presets if n not in WELCOME_ORDER)
+    return [(name, presets[name]) for name in names][:9]
+
+
+def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, runs_dir: str) -> Group:
+    """The empty catalog's guide; `facts` (from a worker) adds what each preset needs and the real folder."""
+    first = f"[b cyan]{presets[0][0]}[/]" if presets else "a preset"
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for i, (name, about) in enumerate(presets, 1):
+        needs = None if facts is None else facts["notes"].get(name, [])
+        state = "[dim]checking…[/]" if needs is None else "[green]✓ ready here[/]" if not needs else ""
+        grid.add_row(f"[reverse] {i} [/]", f"[b cyan]{name}[/]", Text.from_markup(f"{about}  {state}"))
+        for note in needs or []:
+            grid.add_row("", "", Text.from_markup(f"[yellow]! {escape(note)}[/]"))
+    real = escape(facts["real"]) if facts else "…"
+    end = (
+        f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
+        "own, set evaluate.real_dir in the form to a folder with one sub-folder per class. From a shell, "
+        "[b]synthsign run --preset NAME[/b] runs without the dashboard; its run shows up here live.\n\n"
+        "[reverse] n [/reverse] form from the default preset   [reverse] ? [/reverse] every key   "
+        "[reverse] q [/reverse] quit"
+    )
+    intro = WELCOME.format(first=first, last=max(len(presets), 1))
+    return Group(Text.from_markup(intro), grid, Text.from_markup(end))
+
+
+def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
+    """What each preset lacks on this machine, and the default real folder; disk and nvidia-smi: for a worker."""
+    from synthsign_tui import readiness
+    from synthsign_tui.config import load_config, resolve_path
+    from synthsign_tui.images import is_image
+
+    configs = {name: load_config(preset=name) for name, _ in presets}
+    notes = {name: readiness.notes(config) for name, config in configs.items()}
+    real = "none"
+    if configs:
+        folder = next(iter(configs.values())).evaluate.real_dir
+        root = resolve_path(folder)
+        photos = sum(1 for p in root.rglob("*") if is_image(p)) if root.is_dir() else 0
+        real = f"{folder} ({photos} photos)" if photos else f"{folder} (missing: set evaluate.real_dir)"
+    return {"notes": notes, "real": real}
 
 
 class RunsLoaded(Message):
@@ -75,6 +134,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self._settings_requested = False
         self._ticks = 0
         self._generation = 0  # bumped by each reload: answers to older queries are dropped
+        self.presets = welcome_presets()
+        self.preset_facts: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,11 +148,12 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         yield Static("", id="filter-error")
         with Vertical(id="runs-body"):
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-            yield Static(id="welcome")
+            with VerticalScroll(id="welcome-box"):
+                yield Static(id="welcome")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#welcome").display = False
+        self.query_one("#welcome-box").display = False
         self.query_one("#filter-error").display = False
         self.query_one(DataTable).focus()
         if self.app.catalog is not None:
@@ -191,10 +253,15 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def _show_counts(self) -> None:
         empty = self.total == 0
-        self.query_one("#welcome").display = empty
-        self.table.display = not empty
-        if empty:
-            self.query_one("#welcome", Static).update(WELCOME + self._presets_text())
+        if self.query_one("#welcome-box").display != empty:
+            self.query_one("#welcome-box").display = empty
+            self.query_one("#filter-bar").display = not empty  # nothing to filter yet
+            self.table.display = not empty
+            self.refresh_bindings()  # keys that need a run leave the footer
+            if empty:
+                self._show_welcome()
+                self.check_presets()
+            (self.query_one("#welcome-box") if empty else self.table).focus()  # arrows scroll the guide
         shown = len(self.rows)
         text = f"{self.matching:,} of {self.total:,} runs"
         if shown < self.matching:
@@ -203,12 +270,30 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             text += f" · {len(self.marked)} marked"
         self.query_one("#match-count", Static).update(text)
 
-    @staticmethod
-    def _presets_text() -> str:
-        from synthsign_tui.config import list_presets
+    def _show_welcome(self) -> None:
+        runs_dir = Path(self.catalog.runs_dir).resolve()
+        if runs_dir.is_relative_to(Path.cwd()):
+            runs_dir = runs_dir.relative_to(Path.cwd())
+        text = welcome_text(self.presets, self.preset_facts, str(runs_dir))
+        self.query_one("#welcome", Static).update(text)
 
-        lines = "\n".join(f"  [b cyan]{name}[/]  {about}" for name, about in list_presets().items())
-        return f"\n[b]Presets[/b] (pick one in the form):\n{lines}\n"
+    @work(thread=True, exclusive=True, group="presets", exit_on_error=False)
+    def check_presets(self) -> None:
+        facts = welcome_facts(self.presets)
+        self.app.call_from_thread(self._got_facts, facts)
+
+    def _got_facts(self, facts: dict[str, Any]) -> None:
+        self.preset_facts = facts
+        if self.query_one("#welcome-box").display:
+            self._show_welcome()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On an empty catalog only the keys that can do something stay (and show in the footer)."""
+        if self.total == 0 and action in NEEDS_A_RUN:
+            return False
+        if action == "preset_form":
+            return bool(parameters) and 1 <= int(parameters[0]) <= len(self.presets)
+        return True
 
     def poll(self) -> None:
         """Every tick while a run is live (here or in the table), every other tick otherwise."""
@@ -373,6 +458,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def action_new_run(self) -> None:
         self.app.open_form(None)
+
+    def action_preset_form(self, number: int) -> None:
+        """Keys 1-9: the form filled in from that preset of the welcome list."""
+        from synthsign_tui.app.form_screen import full_preset
+
+        name = self.presets[int(number) - 1][0]
+        self.app.open_form(full_preset(name))
 
     def action_clone(self) -> None:
         row = self._current()
