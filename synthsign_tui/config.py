@@ -115,7 +115,7 @@ class TrainConfig(_Section):
         default=0.0,
         ge=0.0,
         lt=1.0,
-        description="Evaluate a moving average of the weights with this decay (0: off)",
+        description="Evaluate a moving average of the weights with this decay, warmed up over the first steps (0: off)",
     )
     hflip: bool = Field(default=True, description="RandomHorizontalFlip")
     color_jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="ColorJitter strength (0: off)")

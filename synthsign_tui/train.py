@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 BACKGROUND = BACKGROUND_CLASS
 STEP_FLUSH_SECONDS = 2.0
 CHECKPOINT_FORMAT = "synthsign-resnet18/1"
+RESUME_KEYS = (
+    "optimizer",
+    "scheduler",
+    "train_model",
+    "ema_steps",
+)  # in last.pt only: how training continues
 
 
 # ---------------------------------------------------------------- images
@@ -162,17 +168,18 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
         raise SynthSignError(f"{path} is not a SynthSign checkpoint (format {payload.get('format')!r})")
     model = resnet18(num_classes=len(payload["classes"]))
     model.load_state_dict(payload["model"])
-    meta = {
-        k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "train_model", "ema")
-    }
+    meta = {k: v for k, v in payload.items() if k != "model" and k not in RESUME_KEYS}
     return model.eval(), meta
 
 
 # ---------------------------------------------------------------- the loop
 
 
-def train_one_epoch(model, loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch=None):
-    """One pass over `loader`; returns (mean loss, accuracy, images). `on_batch(i, loss, lr)` after each step."""
+def train_one_epoch(
+    model, loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch=None, ema=None
+):
+    """One pass over `loader`; returns (mean loss, accuracy, images). `on_batch(i, loss, lr)` after each step;
+    `ema`, an AveragedModel, averages the weights after each optimizer step."""
     model.train()
     total_loss = torch.zeros((), device=accelerator.device)
     correct = torch.zeros((), device=accelerator.device, dtype=torch.long)
@@ -185,6 +192,8 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, accelerator,
         accelerator.backward(loss)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         total_loss += loss.detach() * len(labels)
         correct += (output.argmax(1) == labels).sum()
         seen += len(labels)
@@ -326,7 +335,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
     optimizer = _make_optimizer(cfg, model.parameters())
     scheduler = _make_scheduler(cfg, optimizer, steps_per_epoch * cfg.epochs)
     if resume is not None:
-        model.load_state_dict(resume.get("train_model", resume["model"]))
+        model.load_state_dict(resume["train_model" if cfg.ema > 0 else "model"])
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
@@ -334,15 +343,16 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     ema = None
     if cfg.ema > 0:  # the averaged weights are the ones evaluated and saved as "model"
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
         ema = AveragedModel(
-            accelerator.unwrap_model(model), multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True
+            accelerator.unwrap_model(model), multi_avg_fn=ema_average(cfg.ema), use_buffers=True
         )
     first_epoch, best_acc = 1, None
     if resume is not None:
         if ema is not None:
-            ema.load_state_dict(resume["ema"])
+            ema.module.load_state_dict(resume["model"])
+            ema.n_averaged.fill_(resume["ema_steps"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         first_epoch, best_acc = resume["epoch"] + 1, resume["best_val_acc"]
@@ -371,12 +381,10 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             _check_cancel(ctx, accelerator)
             step = (epoch - 1) * steps_per_epoch + i + 1
             steps.add(epoch, step, loss, lr)
-            if ema is not None:
-                ema.update_parameters(model)
             ctx.progress("train", step, total, f"epoch {epoch}/{cfg.epochs} loss {steps.last_loss:.3f}")
 
         train_loss, train_acc, seen = train_one_epoch(
-            model, train_loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch
+            model, train_loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch, ema
         )
         seconds = time.time() - started
         steps.flush()
@@ -395,7 +403,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
                 save_checkpoint(best_path, {**meta, **extra, "model": state})
             resumable = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
             if ema is not None:
-                resumable.update(train_model=trained, ema=ema.state_dict())
+                resumable.update(train_model=trained, ema_steps=int(ema.n_averaged))
             save_checkpoint(last_path, {**meta, **extra, "model": state, **resumable})
         accelerator.wait_for_everyone()
         _record_epoch(ctx, row)
@@ -404,6 +412,22 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
             f"{seen / seconds:.1f} images/s" + (" (best)" if is_best else "")
         )
+
+
+def ema_average(decay: float):
+    """AveragedModel's multi_avg_fn: an exponential average whose decay warms up as min(decay, (1 + n) / (10 + n)),
+    so a short run's average is not mostly its random initial weights (0.999 ** 36 steps would keep 96 %)."""
+
+    @torch.no_grad()
+    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], steps: torch.Tensor) -> None:
+        n = int(steps)
+        weight = 1 - min(decay, (1 + n) / (10 + n))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, weight)
+        else:  # integer buffers (BatchNorm's batch counters) follow the model
+            torch._foreach_copy_(averaged, current)
+
+    return average
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

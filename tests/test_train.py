@@ -15,7 +15,7 @@ from synthsign_tui.config import validate
 from synthsign_tui.engine import Cancelled, Distributed, RunContext, create_run
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.images import cached_images, eval_transform
-from synthsign_tui.train import build_model, load_checkpoint, train_stage
+from synthsign_tui.train import build_model, ema_average, load_checkpoint, train_stage
 
 COLOURS = {"stop": (220, 30, 30), "warning": (240, 200, 20), "_background": (90, 120, 90)}
 
@@ -137,14 +137,37 @@ def test_ema_saves_and_evaluates_the_averaged_weights(tmp_path):
     ctx = make_run(tmp_path, tiny_config(epochs=2, ema=0.5))
     train_stage(ctx)
     last = torch.load(ctx.checkpoint_dir / "last.pt", weights_only=True)
-    assert last["ema"]["n_averaged"] == 6  # one update per step: 12 images, batch 4, 2 epochs
+    assert last["ema_steps"] == 6  # one update per step: 12 images, batch 4, 2 epochs
     weights = [k for k in last["model"] if k.endswith("weight")]
     assert any(not torch.equal(last["model"][k], last["train_model"][k]) for k in weights)
-    for key, value in last["model"].items():
-        torch.testing.assert_close(last["ema"][f"module.{key}"], value, msg=key)
+    best = torch.load(ctx.checkpoint_dir / "best.pt", weights_only=True)
+    assert not set(best) & {"optimizer", "train_model", "ema_steps"}
     model, meta = load_checkpoint(ctx.checkpoint_dir / "last.pt")
-    assert "ema" not in meta and "train_model" not in meta
-    assert all(torch.equal(v, last["model"][k]) for k, v in model.state_dict().items())
+    assert "train_model" not in meta and "ema_steps" not in meta
+    # the val loss recorded for epoch 2 is the averaged model's, not the trained one's
+    images = sorted((ctx.dataset_dir / "val").rglob("*.png"))
+    labels = torch.tensor([meta["classes"].index(p.parent.name) for p in images])
+    x = torch.stack([eval_transform(meta)(Image.open(p)) for p in images])
+
+    def val_loss(state) -> float:
+        model.load_state_dict(state)
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(model.eval()(x), labels))
+
+    recorded = ctx.catalog.epochs(ctx.run_id)[-1].val_loss
+    assert val_loss(last["model"]) == pytest.approx(recorded, rel=1e-4)
+    assert val_loss(last["train_model"]) != pytest.approx(recorded, rel=1e-4)
+
+
+def test_ema_warms_up_so_short_runs_are_not_their_initial_weights():
+    average = ema_average(0.999)
+    for steps, moved in ((1, 9 / 11), (90, 0.09), (100_000, 0.001)):
+        averaged = [torch.zeros(3)]
+        average(averaged, [torch.ones(3)], torch.tensor(steps))
+        torch.testing.assert_close(averaged[0], torch.full((3,), moved))
+    counters = [torch.tensor(5)]
+    average(counters, [torch.tensor(9)], torch.tensor(3))
+    assert int(counters[0]) == 9
 
 
 def test_options_no_val_split_and_background_class(tmp_path):
