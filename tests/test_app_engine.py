@@ -1,5 +1,6 @@
 """The dashboard driving the real engine at tiny size: launch from the form, cancel, resume, interrupted runs."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -84,42 +85,48 @@ async def test_launch_from_form_reaches_done_with_results(tmp_path):
     assert runs[0].real_bal_acc is not None
 
 
-def cancellable_config(name: str):
-    """A run whose generation lasts seconds, so a cancel typed by the test lands mid-stage on any machine;
-    16-pixel images keep the resumed run's training and evaluation short."""
-    data = tiny_config(name).to_dict()
-    data["data"]["images_per_class"] = 800
-    data["generator"].update(height=16, width=16)
-    data["train"].update(image_size=16, batch_size=256)
-    return validate(data)
+class HeldGenerator:
+    """Holds the procedural generator before its second image until `release` is set, so a cancel typed by the
+    test lands mid-generation on a machine of any speed; the generator itself runs unchanged."""
+
+    def __init__(self, monkeypatch):
+        from synthsign_tui.procedural import ProceduralGenerator
+
+        self.waiting, self.release, self.calls = threading.Event(), threading.Event(), 0
+        generate = ProceduralGenerator.generate
+
+        def held(generator, jobs):
+            self.calls += 1
+            if self.calls > 1 and not self.release.is_set():
+                self.waiting.set()
+                assert self.release.wait(60), "the test never released the generator"
+            return generate(generator, jobs)
+
+        monkeypatch.setattr(ProceduralGenerator, "generate", held)
 
 
-def generating(catalog: Catalog, run_id: int) -> bool:
-    run = catalog.get_run(run_id)
-    return run.stage == "generate" and run.progress_done > 0
+def made_images(run) -> int:
+    return len(list((Path(run.run_dir) / "dataset").rglob("*.png")))
 
 
-async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path):
+async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path, monkeypatch):
+    held = HeldGenerator(monkeypatch)
     db = tmp_path / "runs.db"
-    app = make_app(db, launch=cancellable_config("to-cancel"))
+    app = make_app(db, launch=tiny_config("to-cancel"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
+        await wait_until(pilot, held.waiting.is_set, 60)
         run_id = app.screen.run_id
-        catalog = Catalog(db)
-        await wait_until(pilot, lambda: generating(catalog, run_id), 60)
         await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), 10)
         await pilot.press("y")
+        held.release.set()
         await wait_until(pilot, lambda: not app.cancels and status_of(app) == "cancelled", 120)
-        run = catalog.get_run(run_id)
-        assert (run.status, run.stage) == ("cancelled", "generate")
-        made = len(list((Path(run.run_dir) / "dataset").rglob("*.png")))
-        assert 0 < made < 1600
+        run = Catalog(db).get_run(run_id)
+        assert (run.status, run.stage, made_images(run)) == ("cancelled", "generate", 2)
         await pilot.press("r")
         await wait_until(pilot, lambda: status_of(app) == "done" and not app.cancels, 240)
     run = Catalog(db).get_run(run_id)
-    assert run.status == "done" and run.epochs_done == 1
-    assert len(list((Path(run.run_dir) / "dataset").rglob("*.png"))) == 1600
+    assert run.status == "done" and run.epochs_done == 1 and made_images(run) == 8
 
 
 async def test_interrupted_run_resumes_from_runs_table(tmp_path):
@@ -138,16 +145,18 @@ async def test_interrupted_run_resumes_from_runs_table(tmp_path):
     assert Catalog(db).get_run(run.id).status == "done"
 
 
-async def test_quit_with_a_run_in_progress_asks_and_cancels(tmp_path):
+async def test_quit_with_a_run_in_progress_asks_and_cancels(tmp_path, monkeypatch):
+    held = HeldGenerator(monkeypatch)
     db = tmp_path / "runs.db"
-    app = make_app(db, launch=cancellable_config("quit-me"))
+    app = make_app(db, launch=tiny_config("quit-me"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.cancels, 20)
+        await wait_until(pilot, held.waiting.is_set, 60)
         run_id = app.screen.run_id
-        await wait_until(pilot, lambda: generating(Catalog(db), run_id), 60)
         await pilot.press("q")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), 10)
         assert "still in progress" in str(app.screen.query_one(".question").content)
         await pilot.press("y")
+        held.release.set()
         await wait_until(pilot, lambda: not app.cancels, 120)
-    assert Catalog(db).get_run(run_id).status == "cancelled"
+    run = Catalog(db).get_run(run_id)
+    assert (run.status, made_images(run)) == ("cancelled", 2)
