@@ -335,8 +335,6 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
         painted.append(time.perf_counter())
         return result
 
-    MetricPlot.render = timed_render
-
     def epoch_rates(catalog, run_id) -> list[float]:
         return [e.images_per_s for e in catalog.epochs(run_id) if e.epoch > 1 and e.images_per_s]
 
@@ -379,8 +377,13 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
         live_catalog = Catalog(db)
         rates["live"].extend(epoch_rates(live_catalog, live_catalog.list_runs()[0].id))
     # key-to-repaint on its own run: a key twice a second re-renders both plots, which no watcher does
-    asyncio.run(follow(make_app(tmp / "keys.db", launch=validate({**data, "name": "keys"})), press_keys=True))
-    MetricPlot.render = render
+    MetricPlot.render = timed_render
+    try:
+        asyncio.run(
+            follow(make_app(tmp / "keys.db", launch=validate({**data, "name": "keys"})), press_keys=True)
+        )
+    finally:
+        MetricPlot.render = render
     return {
         "headless": statistics.median(rates["headless"]),
         "live": statistics.median(rates["live"]),
@@ -395,8 +398,9 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print a last line of JSON")
-    parser.add_argument("--quick", action="store_true", help="skip the training-overhead run")
-    parser.add_argument("--training-only", action="store_true", help="only the training-overhead run")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--quick", action="store_true", help="skip the training-overhead run")
+    which.add_argument("--training-only", action="store_true", help="only the training-overhead run")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results: dict[str, float | None] = {}

@@ -54,29 +54,29 @@ async def shoot(db: Path, out: Path) -> list[Path]:
         saved.append(path)
 
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         save("runs")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         for tab in ("training", "results", "predictions"):
             app.screen.query_one("#run-tabs").active = f"tab-{tab}"
-            await settle(app, pilot)
+            await settle(app, pilot, idle=0.2)
             save(f"run-{tab}")
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         await pilot.press("space", "space", "c")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         for tab in ("metrics", "curves", "config"):
             app.screen.query_one("#compare-tabs").active = f"tab-{tab}"
-            await settle(app, pilot)
+            await settle(app, pilot, idle=0.2)
             save(f"compare-{tab}")
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         await pilot.press("n")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         save("form")
         await pilot.press("escape", "question_mark")
-        await settle(app, pilot)
+        await settle(app, pilot, idle=0.2)
         save("help")
     return saved
 

@@ -3,8 +3,9 @@
 import time
 
 
-async def settle(app, pilot):
-    """Let workers and the messages they post run out (each load may start the next), within a bound."""
+async def settle(app, pilot, idle: float = 0.0):
+    """Let workers and the messages they post run out (each load may start the next), within a bound; then
+    `idle` seconds more for what widgets measure on idle (DataTable column widths) before a screenshot."""
     quiet = 0
     for _ in range(50):
         await pilot.pause()
@@ -12,7 +13,9 @@ async def settle(app, pilot):
         await app.workers.wait_for_complete()
         quiet = 0 if busy else quiet + 1
         if quiet == 2:
-            return
+            break
+    if idle:
+        await pilot.pause(idle)
 
 
 async def wait_until(pilot, condition, seconds: float = 10.0):

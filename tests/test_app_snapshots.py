@@ -43,8 +43,7 @@ def db(tmp_path) -> Path:
 
 
 async def settle(pilot):
-    await settle_app(pilot.app, pilot)
-    await pilot.pause(0.1)  # widgets measure on idle (DataTable column widths): give them one
+    await settle_app(pilot.app, pilot, idle=0.1)
 
 
 def test_runs_screen(db, snap_compare):
