@@ -97,7 +97,10 @@ class GeneratorConfig(_Section):
         default="auto", description="auto: bfloat16 on CUDA, float32 on CPU"
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
-    compile: bool = Field(default=False, description="Regional torch.compile of the denoiser (GPU)")
+    compile: bool = Field(
+        default=True,
+        description="Regional torch.compile of the denoiser on CUDA (1.45x measured; the first batch takes ~15 s longer)",
+    )
 
 
 class TrainConfig(_Section):

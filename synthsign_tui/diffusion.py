@@ -3,7 +3,9 @@
 `DiffusersGenerator` loads the pipeline once and turns batches of jobs (prompt + seed) into PIL images. Every
 image gets its own `torch.Generator`, so an image depends on its seed and prompt, not on its batch. For Z-Image
 the text encoder runs once per distinct prompt and the embeddings are kept in a bounded cache; on CUDA the
-fastest installed attention kernel is selected and `cfg.compile` compiles the transformer's repeated blocks.
+fastest installed attention kernel is selected and `cfg.compile` compiles the transformer's repeated blocks. Z-Image's
+attention gets one fused q/k/v projection and rotary embeddings in real arithmetic (`fuse_zimage_attention`), which
+the compiler can fuse with the neighbouring element-wise work (benchmarks/generation_throughput.py measures it).
 
 torch and diffusers are imported inside functions so that importing this module is instant.
 """
@@ -154,12 +156,97 @@ def set_fastest_attention(model) -> str:
     return "native"
 
 
+class FusedZImageAttention:
+    """Z-Image's single-stream attention with one q/k/v matmul and the rotary embedding in real arithmetic.
+
+    It computes what diffusers' `ZSingleStreamAttnProcessor` computes (same projections, norms, rotary embedding
+    in float32, attention call), with two changes for speed: the three projections are one matmul over weights
+    that `fuse_zimage_attention` concatenated, and the rotary embedding multiplies (cos, sin) pairs instead of
+    complex numbers, which torch.compile cannot generate code for.
+    """
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, freqs_cis=None):
+        import torch
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+        query, key, value = (
+            t.unflatten(-1, (attn.heads, -1)) for t in attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        )
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if freqs_cis is not None:
+            rotation = torch.view_as_real(freqs_cis).unsqueeze(
+                2
+            )  # (batch, tokens, 1, head_dim / 2, [cos, sin])
+            query, key = _rotate(query, rotation), _rotate(key, rotation)
+        if attention_mask is not None and attention_mask.ndim == 2:
+            attention_mask = attention_mask[:, None, None, :]
+        out = dispatch_attention_fn(
+            query,
+            key,
+            value,
+            attn_mask=attention_mask,
+            dropout_p=0.0,
+            is_causal=False,
+            backend=self._attention_backend,
+            parallel_config=self._parallel_config,
+        )
+        out = attn.to_out[0](out.flatten(2, 3).to(query.dtype))
+        return attn.to_out[1](out) if len(attn.to_out) > 1 else out
+
+
+def _rotate(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of x (..., head_dim) by (cos, sin) pairs (..., head_dim / 2, 2), in float32."""
+    import torch
+
+    pairs = x.float().unflatten(-1, (-1, 2))
+    real, imag = pairs[..., 0], pairs[..., 1]
+    cos, sin = rotation[..., 0], rotation[..., 1]
+    return torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1).flatten(-2).type_as(x)
+
+
+def fuse_zimage_attention(model) -> int:
+    """Give every Z-Image attention of `model` a fused q/k/v projection and `FusedZImageAttention`.
+
+    `to_q`, `to_k` and `to_v` keep working as views into the fused weight, so no memory is added. Returns how
+    many attentions were changed (0 for models that are not Z-Image, or a diffusers that changed the class).
+    """
+    import torch
+
+    try:
+        from diffusers.models.transformers.transformer_z_image import ZSingleStreamAttnProcessor
+    except ImportError:
+        return 0
+    fused = 0
+    for module in model.modules():
+        processor = getattr(module, "processor", None)
+        if type(processor) is not ZSingleStreamAttnProcessor or getattr(module, "is_cross_attention", True):
+            continue
+        module.fuse_projections()
+        weight = module.to_qkv.weight
+        with torch.no_grad():
+            for part, linear in zip(weight.chunk(3), (module.to_q, module.to_k, module.to_v), strict=True):
+                linear.weight = torch.nn.Parameter(part, requires_grad=False)
+        replacement = FusedZImageAttention()
+        replacement._attention_backend = processor._attention_backend
+        replacement._parallel_config = processor._parallel_config
+        module.set_processor(replacement)
+        fused += 1
+    return fused
+
+
 class DiffusersGenerator:
     """A diffusers text-to-image pipeline loaded once; `generate()` turns a batch of jobs into images."""
 
-    def __init__(self, cfg: GeneratorConfig, pipeline: Any = None):
+    def __init__(self, cfg: GeneratorConfig, pipeline: Any = None, fuse: bool = True):
         """Load `cfg.model` (hub id or local folder), or use `pipeline` if given: one built in memory, already in
-        the wanted dtype (the benchmark does this)."""
+        the wanted dtype (the benchmark does this). `fuse=False` leaves Z-Image's attention as diffusers has it
+        (the benchmark's comparison)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
@@ -179,6 +266,9 @@ class DiffusersGenerator:
         on_cuda = self.device.startswith("cuda")
         if on_cuda and self.denoiser is not None:
             self.attention_backend = set_fastest_attention(self.denoiser)
+        self.fused_attentions = (
+            fuse_zimage_attention(self.denoiser) if fuse and self.denoiser is not None else 0
+        )
         if cfg.compile:
             self._compile(on_cuda)
         from diffusers import ZImagePipeline
@@ -190,12 +280,13 @@ class DiffusersGenerator:
         self._negative: torch.Tensor | None = None
         self.text_encoder_calls = 0
         log.info(
-            "loaded %s (%s) on %s in %s, attention %s, compiled %s",
+            "loaded %s (%s) on %s in %s, attention %s (%d fused), compiled %s",
             cfg.model,
             type(self.pipe).__name__,
             self.device,
             str(self.dtype).removeprefix("torch."),
             self.attention_backend,
+            self.fused_attentions,
             self.compiled,
         )
 

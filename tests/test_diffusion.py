@@ -150,3 +150,30 @@ def test_relative_folder_is_found_from_the_working_folder(tiny_zimage_dir, monke
     gen = DiffusersGenerator(make_cfg(tiny_zimage_dir.name, batch_size=1))
     image, _ = gen.generate([Job(PROMPTS[0], 0)])[0]
     assert image.size == (48, 64)
+
+
+def test_fused_attention_computes_what_diffusers_computes(tiny_zimage_dir):
+    """The fused q/k/v + real-arithmetic rotary processor gives diffusers' own images, without extra weights."""
+    import torch
+
+    from synthsign_tui.diffusion import FusedZImageAttention
+
+    fused = DiffusersGenerator(make_cfg(str(tiny_zimage_dir)))
+    plain = DiffusersGenerator(make_cfg(str(tiny_zimage_dir)), fuse=False)
+    attentions = [m for m in fused.denoiser.modules() if hasattr(m, "processor")]
+    assert fused.fused_attentions == len(attentions) > 0 and plain.fused_attentions == 0
+    assert all(isinstance(m.processor, FusedZImageAttention) for m in attentions)
+    assert not any(
+        isinstance(m.processor, FusedZImageAttention)
+        for m in plain.denoiser.modules()
+        if hasattr(m, "processor")
+    )
+    # to_q/to_k/to_v are views of the fused weight: the same numbers, no second copy
+    first = attentions[0]
+    assert first.to_k.weight.data_ptr() == first.to_qkv.weight[first.to_q.weight.shape[0] :].data_ptr()
+    assert torch.equal(
+        first.to_qkv.weight, torch.cat([first.to_q.weight, first.to_k.weight, first.to_v.weight])
+    )
+    jobs = [Job(p, 30 + i) for i, p in enumerate(PROMPTS)]
+    for a, b in zip(pixels(fused.generate(jobs)), pixels(plain.generate(jobs)), strict=True):
+        assert np.abs(a - b).max() <= 1
