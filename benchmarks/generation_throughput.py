@@ -5,8 +5,17 @@ downloaded. Random weights draw noise, but every matmul has the real model's sha
 
   notebook      1024x1024, batch 1, eager, the prompt encoded in every call (what the original notebook did)
   notebook-512  the same at 512x512, to separate the resolution from the rest
+  ours-eager    512x512, a batch of 8 through DiffusersGenerator without compile: what batching and the prompt
+                cache give alone
   ours          512x512, batches of 8 and 16 through DiffusersGenerator: one text-encoder pass per distinct
-                prompt, regional torch.compile of the transformer blocks, the fastest installed attention kernel
+                prompt, regional torch.compile of the transformer blocks, the fastest installed attention kernel,
+                fused q/k/v projections and real-arithmetic rotary embeddings (`fuse_zimage_attention`)
+  ours-1024     ours at the notebook's 1024x1024, batch 4
+  ours-unfused  the same as ours at the largest batch, with diffusers' own attention processor
+  ours-autotune ours at the largest batch compiled with mode="max-autotune-no-cudagraphs" (slow to compile)
+
+Each config runs on its own: one that fails is reported as failed and the others still run, and the markdown and
+JSON results are rewritten after every config, so a run stopped by a time limit keeps what it measured.
 
 Every image gets a distinct prompt from the road-signs-zimage preset's template (as in a real run), so the
 text encoder runs for every image in every configuration. Times are medians over calls after warm-up.
@@ -91,6 +100,9 @@ class Setting:
     size: int
     batch: int
     ours: bool
+    compile: bool = True
+    fuse: bool = True
+    mode: str | None = None  # torch.compile mode
 
 
 @dataclass
@@ -106,11 +118,14 @@ class Result:
     batch: int
     compiled: bool
     attention: str
+    fused: bool
     images_per_s: float
     s_per_image: float
     tflop_per_image: float
     peak_fraction: float
     memory_gib: float
+    first_call_s: float = 0.0
+    error: str = ""
 
 
 def road_sign_prompts(count: int) -> list[str]:
@@ -183,7 +198,10 @@ def transformer_flops(pipe, size: int, prompts: list[str], steps: int) -> float:
     """steps * (2 * P * T + 4 * L * T**2 * dim), averaged over the prompts (see the module docstring)."""
     transformer = pipe.transformer
     config = transformer.config
-    params = sum(p.numel() for p in transformer.parameters())
+    # A fused q/k/v weight holds the same numbers as to_q, to_k and to_v (which become views of it): count them once.
+    params = sum(
+        p.numel() for name, p in transformer.named_parameters() if not name.endswith("to_qkv.weight")
+    )
     image_tokens = (size // (pipe.vae_scale_factor * 2)) ** 2
     blocks = config.n_layers + config.n_refiner_layers
     per_prompt = []
@@ -210,10 +228,17 @@ def run_setting(pipe, setting: Setting, prompts, steps: int, warmup: int, calls:
             batch_size=setting.batch,
             dtype=str(dtype).removeprefix("torch."),
             device=device,
-            compile=True,
+            compile=setting.compile,
         )
-        generator = DiffusersGenerator(cfg, pipeline=pipe)
+        unfuse(pipe.transformer)
+        generator = DiffusersGenerator(cfg, pipeline=pipe, fuse=setting.fuse)
+        if setting.mode:
+            generator.denoiser.compile_repeated_blocks(
+                fullgraph=generator.attention_backend == "native", mode=setting.mode
+            )
+            generator.compiled = True
         compiled, attention = generator.compiled, generator.attention_backend
+        fused = generator.fused_attentions > 0
 
         def call(index: int) -> None:
             batch = prompts[index * setting.batch : (index + 1) * setting.batch]
@@ -221,7 +246,8 @@ def run_setting(pipe, setting: Setting, prompts, steps: int, warmup: int, calls:
             generator.generate(jobs)
 
     else:
-        compiled, attention = False, "native"
+        unfuse(pipe.transformer)
+        compiled, attention, fused = False, "native", False
 
         def call(index: int) -> None:
             pipe(
@@ -243,7 +269,20 @@ def run_setting(pipe, setting: Setting, prompts, steps: int, warmup: int, calls:
         log.info(
             "%s call %d: %.3f s%s", setting.name, index, times[-1], " (warm-up)" if index < warmup else ""
         )
-    return statistics.median(times[warmup:]), compiled, attention
+    return statistics.median(times[warmup:]), compiled, attention, fused, times[0]
+
+
+def unfuse(transformer) -> None:
+    """Back to diffusers' own Z-Image attention processor and uncompiled blocks (fusing keeps to_q/k/v usable)."""
+    from diffusers.models.transformers.transformer_z_image import ZSingleStreamAttnProcessor
+
+    from synthsign_tui.diffusion import FusedZImageAttention
+
+    for module in transformer.modules():
+        if isinstance(getattr(module, "processor", None), FusedZImageAttention):
+            module.set_processor(ZSingleStreamAttnProcessor())
+        if getattr(module, "_compiled_call_impl", None) is not None:
+            module._compiled_call_impl = None
 
 
 def device_name(device: str) -> str:
@@ -271,21 +310,49 @@ def markdown(results: list[Result], meta: dict) -> str:
         f"- torch {meta['torch']}, diffusers {meta['diffusers']}, transformers {meta['transformers']}",
         f"- {meta['date']}: `{meta['command']}`",
         "",
-        "| config | resolution | batch | compiled | attention | images/s | s/image | TFLOP/image | % of peak "
-        "| peak GiB |",
-        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| config | resolution | batch | compiled | attention | fused qkv | images/s | s/image | TFLOP/image "
+        "| % of peak | peak GiB | first call s |",
+        "| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        if r.error:
+            lines.append(
+                f"| {r.config} | {r.resolution} | {r.batch} | failed: {r.error} |  |  |  |  |  |  |  |  |"
+            )
+            continue
         lines.append(
             f"| {r.config} | {r.resolution} | {r.batch} | {'yes' if r.compiled else 'no'} | {r.attention} "
-            f"| {r.images_per_s:.3f} | {r.s_per_image:.3f} | {r.tflop_per_image:.3g} | {100 * r.peak_fraction:.1f} "
-            f"| {r.memory_gib:.1f} |"
+            f"| {'yes' if r.fused else 'no'} | {r.images_per_s:.3f} | {r.s_per_image:.3f} | {r.tflop_per_image:.3g} | {100 * r.peak_fraction:.1f} "
+            f"| {r.memory_gib:.1f} | {r.first_call_s:.1f} |"
         )
+    baseline = next((r for r in results if r.config == "notebook" and not r.error), None)
+    done = [r for r in results if not r.error]
+    if baseline and done:
+        best = max(done, key=lambda r: r.images_per_s)
+        lines += [
+            "",
+            f"Fastest: {best.config} at {best.resolution}, batch {best.batch}: {best.images_per_s:.2f} images/s, "
+            f"{best.images_per_s / baseline.images_per_s:.1f}x the notebook's way.",
+        ]
     lines += [
         "",
-        "FLOPs per image (transformer only): `steps * (2 * P * T + 4 * L * T**2 * dim)`; see the script.",
+        "FLOPs per image (transformer only): `steps * (2 * P * T + 4 * L * T**2 * dim)`; see the script. "
+        "'first call s' is the first warm-up call, which includes compilation where compiled.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_results(results: list[Result], meta: dict, args) -> None:
+    """Rewrite the markdown and JSON outputs with every config measured so far."""
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown(results, meta))
+        log.info("wrote %s", args.out)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(
+            json.dumps({**meta, "results": [asdict(r) for r in results]}, indent=1) + "\n"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,6 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=5, help="timed calls per config")
     parser.add_argument("--out", type=Path, help="write the results as markdown to this file")
     parser.add_argument("--json", action="store_true", help="print the results as a final JSON line")
+    parser.add_argument("--json-out", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CONFIG",
+        help="run only these configs (notebook, notebook-512, ours-eager, ours, ours-1024, ours-unfused, ours-autotune), in "
+        "the script's order",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -313,39 +388,23 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.bfloat16
     big, small = (128, 64) if args.toy else (1024, 512)
     settings = [Setting("notebook", big, 1, False), Setting(f"notebook-{small}", small, 1, False)]
+    settings.append(Setting("ours-eager", small, min(args.batches), True, compile=False))
     settings += [Setting("ours", small, batch, True) for batch in args.batches]
+    settings.append(Setting(f"ours-{big}", big, 4, True))
+    settings.append(Setting("ours-unfused", small, max(args.batches), True, fuse=False))
+    settings.append(
+        Setting("ours-autotune", small, max(args.batches), True, mode="max-autotune-no-cudagraphs")
+    )
+    if args.only:
+        # --only takes the full-size names; --toy's configs are named after their smaller sizes
+        renamed = {f"notebook-{small}": "notebook-512", f"ours-{big}": "ours-1024"}
+        settings = [s for s in settings if renamed.get(s.name, s.name) in args.only]
     needed = max(s.batch for s in settings) * (args.warmup + args.calls)
     prompts = road_sign_prompts(max(needed, 2000))
 
     peak = measure_peak_flops(device, dtype, *((512, 5) if args.toy else (8192, 100)))
     log.info("bf16 matmul peak on %s: %.1f TFLOP/s", device, peak / 1e12)
     pipe = build_pipeline(args.toy, device, dtype, prompts)
-
-    results = []
-    for setting in settings:
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        seconds, compiled, attention = run_setting(
-            pipe, setting, prompts, args.steps, args.warmup, args.calls, device, dtype
-        )
-        used = prompts[: setting.batch * (args.warmup + args.calls)]
-        flops = transformer_flops(pipe, setting.size, used, args.steps)
-        per_image = seconds / setting.batch
-        memory = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else 0.0
-        results.append(
-            Result(
-                config=setting.name,
-                resolution=f"{setting.size}x{setting.size}",
-                batch=setting.batch,
-                compiled=compiled,
-                attention=attention,
-                images_per_s=1 / per_image,
-                s_per_image=per_image,
-                tflop_per_image=flops / 1e12,
-                peak_fraction=flops / per_image / peak,
-                memory_gib=memory,
-            )
-        )
 
     meta = {
         "device": device_name(device),
@@ -361,12 +420,59 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])]),
     }
-    report = markdown(results, meta)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report)
-        log.info("wrote %s", args.out)
+    results: list[Result] = []
+    for setting in settings:
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            seconds, compiled, attention, fused, first = run_setting(
+                pipe, setting, prompts, args.steps, args.warmup, args.calls, device, dtype
+            )
+        except Exception as exc:  # one failing config must not cost the others' numbers
+            log.exception("%s (batch %d) failed", setting.name, setting.batch)
+            reason = (
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+            )
+            results.append(
+                Result(
+                    setting.name,
+                    f"{setting.size}x{setting.size}",
+                    setting.batch,
+                    False,
+                    "",
+                    False,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    error=reason.replace("|", "/"),
+                )
+            )
+        else:
+            used = prompts[: setting.batch * (args.warmup + args.calls)]
+            flops = transformer_flops(pipe, setting.size, used, args.steps)
+            per_image = seconds / setting.batch
+            memory = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else 0.0
+            results.append(
+                Result(
+                    config=setting.name,
+                    resolution=f"{setting.size}x{setting.size}",
+                    batch=setting.batch,
+                    compiled=compiled,
+                    attention=attention,
+                    fused=fused,
+                    images_per_s=1 / per_image,
+                    s_per_image=per_image,
+                    tflop_per_image=flops / 1e12,
+                    peak_fraction=flops / per_image / peak,
+                    memory_gib=memory,
+                    first_call_s=first,
+                )
+            )
+        write_results(results, meta, args)
+
+    print(markdown(results, meta))
     if args.json:
         print(json.dumps({**meta, "results": [asdict(r) for r in results]}))
     return 0
