@@ -29,7 +29,8 @@ as Z-Image pads it); L: blocks a token passes (n_layers + n_refiner_layers); dim
 is each weight used once per token (multiply and add), the second the two attention matmuls QK^T and AV.
 Fraction of peak: FLOPs per image x images/s over the bf16 rate of a large square matmul measured here.
 
-    python benchmarks/generation_throughput.py --out benchmarks/results/generation_throughput.md   # a GPU
+    python benchmarks/generation_throughput.py --out /tmp/generation.md   # a GPU (the committed results in
+                                                                          # benchmarks/results/ combine 3 runs)
     python benchmarks/generation_throughput.py --toy     # a tiny model on CPU: checks the script in ~30 s
 """
 
@@ -398,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         # --only takes the full-size names; --toy's configs are named after their smaller sizes
         renamed = {f"notebook-{small}": "notebook-512", f"ours-{big}": "ours-1024"}
+        names = {renamed.get(s.name, s.name) for s in settings}
+        if unknown := sorted(set(args.only) - names):
+            parser.error(
+                f"--only: unknown config {', '.join(unknown)}; choose from {', '.join(sorted(names))}"
+            )
         settings = [s for s in settings if renamed.get(s.name, s.name) in args.only]
     needed = max(s.batch for s in settings) * (args.warmup + args.calls)
     prompts = road_sign_prompts(max(needed, 2000))
