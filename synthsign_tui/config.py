@@ -203,6 +203,16 @@ def resolve_path(path: str, base: Path | None = None) -> Path:
     return ((base or Path.cwd()) / p).resolve()
 
 
+# torchvision's ImageFolder extensions, kept here so that counting photos needs no torch import (a test checks
+# that the two lists agree).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def is_image(path: Path) -> bool:
+    """A visible file with an extension that ImageFolder reads."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
 # ---------------------------------------------------------------- loading, overrides, errors
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
+from synthsign_tui.config import is_image
 from synthsign_tui.errors import SynthSignError
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMG_EXTENSIONS and not path.name.startswith(".")
 
 
 def read_image(path: Path) -> torch.Tensor:

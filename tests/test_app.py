@@ -122,6 +122,29 @@ def test_readiness_notes_name_what_is_missing(tmp_path, monkeypatch):
     assert readiness.notes(local) == []
 
 
+def test_welcome_facts_import_no_torch(tmp_path):
+    """The guide's facts come from a worker in the dashboard's process: counting photos must not load torch."""
+    import subprocess
+    import sys
+
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from synthsign_tui.config import IMAGE_EXTENSIONS
+
+    assert IMAGE_EXTENSIONS == IMG_EXTENSIONS
+    code = (
+        "import sys\n"
+        "from synthsign_tui.app.runs_screen import welcome_facts, welcome_presets\n"
+        "facts = welcome_facts(welcome_presets())\n"
+        "assert 'photos' in facts['real'], facts\n"
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
 async def test_runs_table_filter_sort_and_remembered(db):
     app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:

@@ -85,8 +85,7 @@ def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, r
 def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
     """What each preset lacks on this machine, and the default real folder; disk and nvidia-smi: for a worker."""
     from synthsign_tui import readiness
-    from synthsign_tui.config import load_config, resolve_path
-    from synthsign_tui.images import is_image
+    from synthsign_tui.config import is_image, load_config, resolve_path
 
     configs = {name: load_config(preset=name) for name, _ in presets}
     notes = {name: readiness.notes(config) for name, config in configs.items()}
