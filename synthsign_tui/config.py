@@ -144,6 +144,9 @@ class EvaluateConfig(_Section):
     multicrop: Literal["auto", "on", "off"] = Field(
         default="auto", description="Classify crops at several scales (auto: when photos are large)"
     )
+    tta: Literal["none", "flip"] = Field(
+        default="none", description="flip: average each crop's prediction with its mirror image (2x the time)"
+    )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
 
 

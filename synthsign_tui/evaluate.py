@@ -13,6 +13,9 @@ windows of 1/2, 1/3, 1/4 and 1/6 of its short side (half-window stride), and the
 most confident sign crop: with a background class, the crop whose real-class probability is highest among
 crops not predicted as background; without one, the most confident crop. `auto` does this for photos whose
 short side exceeds 3x the training image size.
+
+Flip averaging (`tta = "flip"`): each crop is also classified mirrored (training flips images too) and the two
+softmax outputs are averaged; the evaluation's mode says so ("single+flip", "multicrop+flip").
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ def classify(
     real_only: bool = True,
     batch_size: int = 64,
     on_image: Callable[[], None] | None = None,
+    tta: str = "none",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """(predictions, skipped) for (path, label) items; crops of all photos share batches."""
     classes, size = list(meta["classes"]), meta["image_size"]
@@ -159,7 +163,10 @@ def classify(
 
     def run_batch():
         x = normalize(torch.stack([c for _, _, c in batch]).to(device), meta["mean"], meta["std"])
-        probs = model(x).float().softmax(1).cpu()
+        probs = model(x).float().softmax(1)
+        if tta == "flip":
+            probs = (probs + model(x.flip(-1)).float().softmax(1)) / 2
+        probs = probs.cpu()
         for (n, box, _), p in zip(batch, probs, strict=True):
             per_image[n].append((box, p))
         batch.clear()
@@ -254,6 +261,7 @@ def evaluate_folder(
     batch_size: int = 64,
     on_image: Callable[[], None] | None = None,
     dist: Distributed | None = None,
+    tta: str = "none",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(result dict as the catalog stores it, predictions) for one data set and one checkpoint.
 
@@ -263,14 +271,16 @@ def evaluate_folder(
     started = time.time()
     mine = dist.share(items)
     predictions, skipped = dist.together(lambda: classify(
-        model, meta, mine, multicrop=multicrop, real_only=real_only, batch_size=batch_size, on_image=on_image
+        model, meta, mine, multicrop=multicrop, real_only=real_only, batch_size=batch_size, on_image=on_image,
+        tta=tta,
     ))  # fmt: skip
     if dist.num_processes > 1:
         predictions, skipped = dist.gather(predictions), dist.gather(skipped)
     classes = [c for c in meta["classes"] if not (real_only and c == BACKGROUND)]
     multi = any(p["mode"] == "multicrop" for p in predictions)
+    mode = ("multicrop" if multi else "single") + ("+flip" if tta == "flip" else "")
     result = {
-        "name": name, "checkpoint": checkpoint, "path": str(path), "mode": "multicrop" if multi else "single",
+        "name": name, "checkpoint": checkpoint, "path": str(path), "mode": mode,
         **metrics(predictions, classes), "classes": classes, "n_images": len(predictions),
         "n_skipped": len(skipped), "skipped": skipped, "seconds": time.time() - started,
     }  # fmt: skip
@@ -326,6 +336,7 @@ def evaluate_stage(ctx: RunContext) -> None:
             result, predictions = evaluate_folder(
                 model, meta, name, checkpoint, items, root, multicrop="off" if synthetic else config.evaluate.multicrop,
                 real_only=not synthetic, batch_size=config.evaluate.batch_size, on_image=on_image, dist=dist,
+                tta=config.evaluate.tta,
             )  # fmt: skip
             if dist.is_main:
                 ctx.catalog.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
@@ -348,7 +359,7 @@ def evaluate_run(
         items = folder_images(root, config.class_names, f"--real {name}={folder}:")
         result, predictions = evaluate_folder(
             model, meta, name, checkpoint, items, root, multicrop=config.evaluate.multicrop,
-            batch_size=config.evaluate.batch_size,
+            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta,
         )  # fmt: skip
         catalog.add_evaluation(run_id, result, predictions)
         catalog.add_log(run_id, "evaluate: " + _describe(result))
@@ -370,8 +381,10 @@ def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
             items.append((path, None))
         else:
             raise SynthSignError(f"{path} does not exist: give image files or folders of images")
-    multicrop = meta["config"]["evaluate"]["multicrop"]
-    predictions, skipped = classify(model, meta, items, multicrop=multicrop)
+    settings = meta["config"]["evaluate"]
+    predictions, skipped = classify(
+        model, meta, items, multicrop=settings["multicrop"], tta=settings.get("tta", "none")
+    )
     errors = {s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"]} for s in skipped}
     done = {p["path"]: p for p in predictions}
     return [done.get(str(p)) or errors[str(p)] for p, _ in items]

@@ -10,6 +10,7 @@ from synthsign_tui.errors import SynthSignError
 from synthsign_tui.evaluate import (
     _decide,
     classify,
+    evaluate_folder,
     evaluate_run,
     evaluate_stage,
     expected_calibration_error,
@@ -140,3 +141,24 @@ def test_decide_ignores_background_crops_and_renormalises():
 def test_expected_calibration_error():
     assert expected_calibration_error([0.9, 0.9], [True, False]) == pytest.approx(0.4)
     assert expected_calibration_error([1.0, 0.55], [True, True]) == pytest.approx(0.5 * 0.45)
+
+
+def test_flip_averaging_is_the_mean_of_the_photo_and_its_mirror(trained, tmp_path):
+    ctx, _, _ = trained
+    model, meta = load_checkpoint(ctx.checkpoint_dir / "best.pt")
+    size = meta["image_size"]
+    photo = torch.randint(
+        0, 256, (size, size, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
+    photo[:, : size // 3] = torch.tensor((220, 30, 30), dtype=torch.uint8)  # not symmetric
+    Image.fromarray(photo.numpy()).save(tmp_path / "photo.png")
+    Image.fromarray(photo.flip(1).numpy()).save(tmp_path / "mirror.png")
+    items = [(tmp_path / "photo.png", "stop"), (tmp_path / "mirror.png", "stop")]
+    (plain, mirrored), _ = classify(model, meta, items, multicrop="off")
+    (flipped, _), _ = classify(model, meta, items, multicrop="off", tta="flip")
+    assert plain["probabilities"] != mirrored["probabilities"]
+    for c in plain["probabilities"]:
+        mean = (plain["probabilities"][c] + mirrored["probabilities"][c]) / 2
+        assert flipped["probabilities"][c] == pytest.approx(mean, abs=1e-4)
+    result, _ = evaluate_folder(model, meta, "real", "best", items, tmp_path, multicrop="off", tta="flip")
+    assert result["mode"] == "single+flip"
