@@ -14,9 +14,9 @@ from synthsign_tui import scenes
 
 DESIGNS: dict[str, str] = {
     "stop": "red octagon with white border and STOP lettering (rarely ALTO/ARRET/PARE), post, stickers, wear",
-    "warning-triangle": "danger warning: white or yellowish triangle, red border, black pictogram; some inverted (yield)",
+    "warning-triangle": "danger warning: white or yellowish triangle, red border, black pictogram; some inverted (yield), some on a board",
     "warning-diamond": "US warning: yellow or fluorescent diamond (or school pentagon), black border and symbol",
-    "none": "background only, sometimes with a post or an unrelated sign (blue, prohibitory, plate)",
+    "none": "background only, sometimes with a post, an unrelated sign (blue, prohibitory, plate) or a sign's back",
 }
 
 _CANVAS = 192  # sign canvas side in pixels; signs are downscaled from it, so 192 covers outputs up to ~200 px
@@ -216,7 +216,7 @@ def _bicycle(p, _):
 def _roundabout(p, _):
     for k in range(3):
         a = k * 2 * np.pi / 3 + np.linspace(0, 1.55, 8)
-        p.arrow(list(zip(0.58 * np.cos(a), 0.58 * np.sin(a), strict=True)), 0.15, 0.3)
+        p.arrow(list(zip(0.62 * np.cos(a), 0.62 * np.sin(a), strict=True)), 0.2, 0.36)
 
 
 def _two_way(p, _):
@@ -251,30 +251,34 @@ def _lane_ends(p, _):
 
 
 def _ahead_layout(rng) -> tuple[float, float]:
-    """(symbol centre y, symbol scale) of a "... ahead" sign: the arrow below the symbol, or above it."""
-    return (-0.3, rng.uniform(0.85, 1.15)) if rng.random() < 0.55 else (0.28, rng.uniform(0.8, 1.05))
+    """(symbol centre y, symbol scale) of a "... ahead" sign. MUTCD W3-1/W3-2 put a thick arrow above a large
+    symbol; some older or local signs put the symbol on top."""
+    return (0.48, rng.uniform(0.9, 1.1)) if rng.random() < 0.85 else (-0.3, rng.uniform(0.85, 1.05))
 
 
-def _ahead_arrow(p, y: float) -> None:
-    p.arrow([(0, 1.0), (0, 0.4)] if y < 0 else [(0, -0.35), (0, -1.0)], 0.2, 0.28)
+def _ahead_arrow(p, y: float, rng) -> None:
+    """The arrow of a "... ahead" sign: a broad shaft and a large head, on the side away from the symbol."""
+    w, head = rng.uniform(0.3, 0.45), rng.uniform(0.55, 0.75)
+    p.arrow([(0, -0.38), (0, -1.38)] if y > 0 else [(0, 1.15), (0, 0.5)], w, head)
 
 
 def _stop_ahead(p, rng):
     y, k = _ahead_layout(rng)
-    p.octagon(0, y, 0.66 * k, WHITE)
-    p.octagon(0, y, 0.6 * k, _vary(rng, RED, 15))
-    _ahead_arrow(p, y)
+    if rng.random() < 0.6:  # a thin white rim, as on the W3-1 symbol; often lost to dirt and distance
+        p.octagon(0, y, (0.64 + rng.uniform(0.02, 0.05)) * k, WHITE)
+    p.octagon(0, y, 0.64 * k, _vary(rng, RED, 15))
+    _ahead_arrow(p, y, rng)
 
 
 def _yield_ahead(p, rng):
     y, k = _ahead_layout(rng)
     red, inner = (
-        [(-0.6 * k, -0.5 * k), (0.6 * k, -0.5 * k), (0, 0.55 * k)],
-        [(-0.34, -0.36), (0.34, -0.36), (0, 0.24)],
+        [(-0.68 * k, -0.5 * k), (0.68 * k, -0.5 * k), (0, 0.62 * k)],
+        [(-0.38, -0.36), (0.38, -0.36), (0, 0.27)],
     )
     p.poly([(x, y + v) for x, v in red], _vary(rng, RED, 15))
     p.poly([(x * k, y + v * k) for x, v in inner], WHITE)
-    _ahead_arrow(p, y)
+    _ahead_arrow(p, y, rng)
 
 
 YIELD_SHARE = 0.12  # share of warning triangles drawn as an inverted yield / give-way sign
@@ -437,14 +441,40 @@ def _draw_diamond(rng, d, canvas, attrs) -> None:
 _DRAWERS = {"stop": _draw_stop, "warning-triangle": _draw_triangle, "warning-diamond": _draw_diamond}
 
 
+BOARD_SHARE = 0.12  # share of triangles on a white or yellow backing board (temporary signs, road works)
+
+
+def _on_board(rng: np.random.Generator, sign: Image.Image) -> Image.Image:
+    """The sign centred on a light rectangular board a little larger than itself, with a thin dark edge."""
+    w, h = sign.size
+    pad = rng.uniform(0.06, 0.18)
+    board = Image.new("RGBA", (round(w * (1 + 2 * pad)), round(h * (1 + 2 * pad) + 0.1 * w)), (0, 0, 0, 0))
+    face = _vary(rng, WHITE if rng.random() < 0.75 else (245, 215, 40), 10)
+    edge = max(1, round(0.012 * w))
+    ImageDraw.Draw(board).rounded_rectangle(
+        (0, 0, board.size[0] - 1, board.size[1] - 1),
+        radius=0.04 * w,
+        fill=(*_vary(rng, (90, 90, 90), 20), 255),
+    )
+    ImageDraw.Draw(board).rounded_rectangle(
+        (edge, edge, board.size[0] - 1 - edge, board.size[1] - 1 - edge), radius=0.04 * w, fill=(*face, 255)
+    )
+    board.alpha_composite(sign, ((board.size[0] - w) // 2, (board.size[1] - h) // 2))
+    return board
+
+
 def draw_sign(design: str, rng: np.random.Generator) -> tuple[Image.Image | None, dict]:
     """Draws the sign of `design` on a transparent canvas cropped to the sign, with wear; None for `none`."""
     if design == "none":
-        return None, {"pictogram": "", "legend": "", "faded": 0.0, "stickers": 0}
+        return None, {"pictogram": "", "legend": "", "board": False, "faded": 0.0, "stickers": 0}
     canvas = Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
     attrs: dict = {}
     _DRAWERS[design](rng, ImageDraw.Draw(canvas), canvas, attrs)
     canvas = canvas.crop(canvas.getchannel("A").getbbox())
+    board = design == "warning-triangle" and rng.random() < BOARD_SHARE
+    if board:
+        canvas = _on_board(rng, canvas)
+    attrs["board"] = board
     image, wear = scenes.weather(rng, canvas)
     return image, {**attrs, **wear}
 

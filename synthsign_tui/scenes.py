@@ -111,7 +111,10 @@ def _clutter(rng, w, h):
 def _branches(rng, w, h):
     """Bare trees against the sky, as behind many roadside signs in winter."""
     img = Image.fromarray(np.clip(_sky(rng, w, h), 0, 255).astype(np.uint8))
-    d, ink = ImageDraw.Draw(img), tuple(int(c) for c in _colour(rng, (60, 55, 50), 25))
+    d, ink = (
+        ImageDraw.Draw(img),
+        tuple(int(c) for c in np.clip(rng.normal(55, 20) + rng.normal(0, 6, 3), 0, 255)),
+    )
 
     def grow(x, y, angle, length, width, depth):
         x2, y2 = x + length * np.cos(angle), y - length * np.sin(angle)
@@ -127,25 +130,63 @@ def _branches(rng, w, h):
                     depth - 1,
                 )
 
-    for _ in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(1, 6))):  # up to five crowns, some dense enough to fill the sky
         grow(rng.uniform(0, w), 1.05 * h, rng.uniform(np.pi / 3, 2 * np.pi / 3), rng.uniform(0.3, 0.6) * h,
-             rng.uniform(0.02, 0.06) * w, 6)  # fmt: skip
+             rng.uniform(0.015, 0.06) * w, int(rng.integers(5, 9)))  # fmt: skip
     return np.asarray(img, np.float32)
 
 
+def _dead_leaves(rng, w, h):
+    """Overlapping discs and boxes with power-law sizes ("dead leaves"): edges and occlusions at every scale,
+    with the statistics of natural photos, in colours of foliage, bark, stone, sky and paint."""
+    img = Image.new("RGB", (w, h), tuple(int(c) for c in _colour(rng, (110, 110, 100), 40)))
+    d = ImageDraw.Draw(img)
+    palette = [(60, 90, 40), (95, 80, 60), (130, 130, 125), (175, 190, 210), (200, 195, 180), (40, 40, 45),
+               (150, 120, 70)]  # fmt: skip
+    side, small, large = max(w, h), 0.015, 0.6
+    for _ in range(int(rng.integers(300, 600))):  # radii with density ~ r^-3 between small and large
+        r = side * (small**-2 - rng.random() * (small**-2 - large**-2)) ** -0.5
+        x, y = rng.uniform(-r, w + r), rng.uniform(-r, h + r)
+        base = palette[rng.integers(len(palette))] if rng.random() < 0.9 else rng.uniform(0, 255, 3)
+        fill = tuple(
+            int(c) for c in np.clip(np.array(base) * rng.uniform(0.6, 1.3) + rng.normal(0, 12, 3), 0, 255)
+        )
+        box = (x - r, y - r * rng.uniform(0.3, 1.5), x + r, y + r * rng.uniform(0.3, 1.5))
+        (d.ellipse if rng.random() < 0.6 else d.rectangle)(box, fill=fill)
+    return np.asarray(img, np.float32)
+
+
+def _spectral(rng, w, h):
+    """Noise with a 1/f^a power spectrum (a in 1-2, like photos), colours correlated across channels."""
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    amplitude = f ** -rng.uniform(1.0, 2.0)
+    amplitude[0, 0] = 0.0
+    layers = []
+    for _ in range(4):
+        phase = np.exp(2j * np.pi * rng.random(amplitude.shape))
+        layer = np.fft.irfft2(amplitude * phase, s=(h, w))
+        layers.append(layer / (layer.std() + 1e-8))
+    chroma = rng.uniform(0.05, 0.35) * np.stack(layers[1:], axis=-1)
+    colour = layers[0][..., None] + chroma  # mostly luminance, a little colour
+    return (_colour(rng, (120, 120, 115), 40) + colour * rng.uniform(15, 50)).astype(np.float32)
+
+
 _BACKGROUNDS = {"sky": _sky, "foliage": _foliage, "asphalt": _asphalt, "building": _building,
-                "texture": _texture, "clutter": _clutter, "branches": _branches}  # fmt: skip
+                "texture": _texture, "clutter": _clutter, "branches": _branches, "leaves": _dead_leaves,
+                "spectral": _spectral}  # fmt: skip
 
 
 def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, str]:
     """A random background (h, w, 3) float array in [0, 255] and its kind; `split` stacks two kinds."""
     kind = _pick(rng, {"sky": 2, "foliage": 2, "asphalt": 0.7, "building": 1.5, "texture": 1, "clutter": 1.2,
-                       "branches": 1.2, "split": 1.8})  # fmt: skip
+                       "branches": 1.2, "leaves": 1.5, "spectral": 1, "split": 1.8})  # fmt: skip
     if kind != "split":
         return np.clip(_BACKGROUNDS[kind](rng, w, h), 0, 255), kind
     upper, lower = (
         _sky(rng, w, h),
-        _BACKGROUNDS[_pick(rng, {"foliage": 2, "building": 1, "clutter": 1})](rng, w, h),
+        _BACKGROUNDS[_pick(rng, {"foliage": 2, "building": 1, "clutter": 1, "leaves": 1})](rng, w, h),
     )
     edge = h * rng.uniform(0.1, 0.9) + h * 0.3 * (smooth_noise(rng, w, 1, 5)[0] - 0.5)
     below = (np.arange(h)[:, None] > edge[None, :])[..., None]
@@ -160,12 +201,20 @@ def _font(size: int = 48) -> ImageFont.FreeTypeFont:
 def distractor(rng: np.random.Generator) -> tuple[Image.Image, str]:
     """An unrelated sign (not stop, not warning) for `none` crops and scene clutter."""
     kind = _pick(rng, {"blue-round": 1, "blue-square": 1, "no-entry": 0.8, "speed-limit": 1, "plate": 1,
-                       "parking": 0.7, "direction": 0.7})  # fmt: skip
+                       "parking": 0.7, "direction": 0.7, "sign-back": 1.5, "no-turn": 0.7})  # fmt: skip
     s = 96
     img = Image.new("RGBA", (s, s if kind not in ("plate", "direction") else s // 2), (0, 0, 0, 0))
     d, w, h = ImageDraw.Draw(img), img.size[0] - 1, img.size[1] - 1
     blue, red, white = (20, 70, 160, 255), (200, 30, 40, 255), (240, 240, 235, 255)
-    if kind == "blue-round":
+    if kind == "sign-back":  # the plain metal back of a sign facing the other way, seen on many poles
+        return _sign_back(rng, img), kind
+    if kind == "no-turn":  # prohibitory: red ring and slash over a black arrow (no turn, no U-turn)
+        d.ellipse((0, 0, w, h), fill=red)
+        d.ellipse((10, 10, w - 10, h - 10), fill=white)
+        arrow = [(58, 78), (58, 40), (34, 40), (34, 30), (18, 46), (34, 62), (34, 52), (46, 52), (46, 78)]
+        d.polygon([(s - x, y) for x, y in arrow] if rng.random() < 0.5 else arrow, fill=(20, 20, 20, 255))
+        d.line((20, 20, 76, 76), fill=red, width=10)
+    elif kind == "blue-round":
         d.ellipse((0, 0, w, h), fill=blue)
         d.polygon([(48, 14), (74, 46), (56, 46), (56, 80), (40, 80), (40, 46), (22, 46)], fill=white)
     elif kind == "blue-square":
@@ -190,6 +239,37 @@ def distractor(rng: np.random.Generator) -> tuple[Image.Image, str]:
         d.text((48, 24), ["ONE WAY", "NO TURN", "EXIT", "ZONE"][rng.integers(4)], font=_font(20), fill=ink,
                anchor="mm", stroke_width=1, stroke_fill=ink)  # fmt: skip
     return img, kind
+
+
+def _sign_back(rng: np.random.Generator, img: Image.Image) -> Image.Image:
+    """A grey metal disc, diamond, triangle or rectangle with a darker rim and a dull sheen."""
+    s = img.size[0]
+    # no octagons: in greyscale a plain octagon is too close to a stop sign whose legend is lost to blur
+    shape = _pick(rng, {"disc": 3, "rectangle": 1.5, "diamond": 0.5, "triangle": 0.5})
+    c, r = s / 2, s / 2 - 1
+    if shape == "disc":
+        pts = [(c + r * np.cos(a), c + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 40, endpoint=False)]
+    elif shape == "diamond":
+        pts = [(c, 0), (s - 1, c), (c, s - 1), (0, c)]
+    elif shape == "triangle":
+        pts = (
+            [(c, 2), (s - 1, s - 12), (0, s - 12)]
+            if rng.random() < 0.6
+            else [(0, 12), (s - 1, 12), (c, s - 2)]
+        )
+    else:
+        pts = [(0, 0.2 * s), (s - 1, 0.2 * s), (s - 1, 0.8 * s), (0, 0.8 * s)]
+    grey = np.clip(rng.normal(165, 30) + rng.normal(0, 5, 3), 40, 235).astype(np.float32)
+    d = ImageDraw.Draw(img)
+    d.polygon(pts, fill=(*(int(v) for v in grey * 0.75), 255))
+    inner = [(c + 0.93 * (x - c), c + 0.93 * (y - c)) for x, y in pts]
+    d.polygon(inner, fill=(*(int(v) for v in grey), 255))
+    if rng.random() < 0.6:  # the bracket that holds it to the pole
+        d.rectangle((c - 4, 0.25 * s, c + 4, 0.75 * s), fill=(*(int(v) for v in grey * 0.6), 255))
+    arr = np.asarray(img, np.float32).copy()
+    sheen = 0.8 + 0.4 * smooth_noise(rng, s, s, 3)[..., None]
+    arr[..., :3] *= sheen
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGBA")
 
 
 def _quad(rng: np.random.Generator, aspect: float, rotation: float) -> np.ndarray:

@@ -170,15 +170,67 @@ def test_backgrounds_include_bare_branches_and_road_windows():
     assert {"branches", "road"} <= kinds
 
 
-def test_ahead_signs_are_drawn_with_the_arrow_above_and_below():
+def test_ahead_signs_mostly_have_the_arrow_above_the_symbol():
     from synthsign_tui.procedural import _ahead_layout
 
     rng = np.random.default_rng(0)
-    heights = {_ahead_layout(rng)[0] for _ in range(20)}
-    assert min(heights) < 0 < max(heights)
+    heights = [_ahead_layout(rng)[0] for _ in range(200)]
+    below = sum(h > 0 for h in heights)  # symbol below the centre, arrow above it: the MUTCD layout
+    assert 150 <= below < 200
 
 
 @pytest.mark.parametrize(("width", "height"), [(64, 64), (96, 40), (20, 20)])
 def test_many_seeds_render_without_error(width, height):
     for seed in range(300):
         render(list(DESIGNS), seed=seed, height=height, width=width)
+
+
+def test_background_crops_show_sign_backs_and_no_turn_signs_as_distractors():
+    kinds = [render(["none"], seed=seed, height=32, width=32)[1]["distractor"] for seed in range(300)]
+    assert {"sign-back", "no-turn"} <= set(kinds)
+
+
+def test_sign_backs_are_grey_metal_with_a_transparent_surround():
+    from synthsign_tui.scenes import distractor
+
+    rng, backs = np.random.default_rng(0), []
+    while len(backs) < 10:
+        image, kind = distractor(rng)
+        if kind == "sign-back":
+            backs.append(np.asarray(image, np.float32))
+    for back in backs:
+        opaque = back[back[..., 3] == 255][:, :3]
+        assert len(opaque) > 0.2 * back.shape[0] * back.shape[1]
+        assert np.abs(opaque - opaque.mean(axis=1, keepdims=True)).max() < 40  # no colour, only grey
+        assert back[0, 0, 3] == 0 or back[back.shape[0] // 2, 0, 3] == 0  # a shape, not a full square
+
+
+def test_some_triangles_are_mounted_on_a_backing_board_and_nothing_else_is():
+    boards = [render(["warning-triangle"], seed=seed, height=24, width=24)[1]["board"] for seed in range(200)]
+    assert 5 <= sum(boards) <= 60
+    others = [render(["stop", "warning-diamond", "none"], seed=s, height=24, width=24)[1] for s in range(100)]
+    assert not any(attrs["board"] for attrs in others)
+
+
+def test_backgrounds_include_dead_leaves_and_natural_spectrum_noise():
+    kinds = {render(["none"], seed=seed, height=24, width=24)[1]["background"] for seed in range(200)}
+    assert {"leaves", "spectral"} <= kinds
+
+
+def test_spectral_background_has_a_falling_power_spectrum_like_photos():
+    from synthsign_tui.scenes import _spectral
+
+    image = _spectral(np.random.default_rng(0), 128, 128).mean(axis=-1)
+    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(128), np.fft.fftfreq(128)))
+    low, high = power[(f > 0.01) & (f < 0.05)].mean(), power[(f > 0.25) & (f < 0.5)].mean()
+    assert low > 100 * high  # white noise would give about 1
+
+
+def test_dead_leaves_cover_the_frame_with_shapes_of_many_sizes():
+    from synthsign_tui.scenes import _dead_leaves
+
+    image = _dead_leaves(np.random.default_rng(0), 96, 96)
+    assert image.shape == (96, 96, 3)
+    colours = {tuple(px) for px in image.reshape(-1, 3).astype(int)}
+    assert len(colours) > 40  # many shapes, not one flat fill
