@@ -145,7 +145,8 @@ class EvaluateConfig(_Section):
         default="auto", description="Classify crops at several scales (auto: when photos are large)"
     )
     tta: Literal["none", "flip"] = Field(
-        default="none", description="flip: average each crop's prediction with its mirror image (2x the time)"
+        default="none",
+        description="flip: average a whole photo's prediction with its mirror image's (not multi-crop windows)",
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
 

@@ -14,8 +14,10 @@ most confident sign crop: with a background class, the crop whose real-class pro
 crops not predicted as background; without one, the most confident crop. `auto` does this for photos whose
 short side exceeds 3x the training image size.
 
-Flip averaging (`tta = "flip"`): each crop is also classified mirrored (training flips images too) and the two
-softmax outputs are averaged; the evaluation's mode says so ("single+flip", "multicrop+flip").
+Flip averaging (`tta = "flip"`): a photo classified whole (single mode) is also classified mirrored (training
+flips images too) and the two softmax outputs are averaged; the evaluation's mode then reads "single+flip".
+Multi-crop windows are not flipped: averaging lowers the true sign's window more than spurious ones (measured
+on the dev scenes), and the many windows already smooth the decision.
 """
 
 from __future__ import annotations
@@ -164,8 +166,9 @@ def classify(
     def run_batch():
         x = normalize(torch.stack([c for _, _, c in batch]).to(device), meta["mean"], meta["std"])
         probs = model(x).float().softmax(1)
-        if tta == "flip":
-            probs = (probs + model(x.flip(-1)).float().softmax(1)) / 2
+        whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] == "single"]
+        if tta == "flip" and whole:
+            probs[whole] = (probs[whole] + model(x[whole].flip(-1)).float().softmax(1)) / 2
         probs = probs.cpu()
         for (n, box, _), p in zip(batch, probs, strict=True):
             per_image[n].append((box, p))
@@ -278,7 +281,8 @@ def evaluate_folder(
         predictions, skipped = dist.gather(predictions), dist.gather(skipped)
     classes = [c for c in meta["classes"] if not (real_only and c == BACKGROUND)]
     multi = any(p["mode"] == "multicrop" for p in predictions)
-    mode = ("multicrop" if multi else "single") + ("+flip" if tta == "flip" else "")
+    flipped = tta == "flip" and any(p["mode"] == "single" for p in predictions)
+    mode = ("multicrop" if multi else "single") + ("+flip" if flipped else "")
     result = {
         "name": name, "checkpoint": checkpoint, "path": str(path), "mode": mode,
         **metrics(predictions, classes), "classes": classes, "n_images": len(predictions),
