@@ -152,20 +152,25 @@ def print_table(title: str, runs: list[dict[str, Any]], summary: dict[str, Any],
 
 
 def scaling(args, reals, catalog) -> list[dict[str, Any]]:
+    """One run per size; the "no sign" background images keep the preset's ratio to the images per class."""
+    from synthsign_tui.config import load_config
+
+    base = load_config(preset=args.preset, overrides=args.set).data
+    ratio = base.background_images / base.images_per_class
     rows = []
     for n in args.scaling_sizes:
-        run = one_run(args.preset, [*args.set, f"data.images_per_class={n}"], args.seeds[0], reals, catalog,
-                      f"bench-scaling-{n}")  # fmt: skip
-        rows.append({"images_per_class": n, **run})
+        background = round(n * ratio)
+        overrides = [*args.set, f"data.images_per_class={n}", f"data.background_images={background}"]
+        run = one_run(args.preset, overrides, args.seeds[0], reals, catalog, f"bench-scaling-{n}")
+        rows.append({"images_per_class": n, "background_images": background, **run})
     print(f"\n## Data scaling (seed {args.seeds[0]}): balanced accuracy % on real photos\n")
     names = sorted(reals)
-    print("| images per class | " + " | ".join(names) + " | synthetic val % | train s |")
-    print("| --- | " + " | ".join("---" for _ in names) + " | --- | --- |")
+    print("| images per class | background | " + " | ".join(names) + " | synthetic val % | train s |")
+    print("| --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- |")
     for row in rows:
         cells = " | ".join(_stat([row["subsets"][n]["balanced_accuracy"]]) for n in names)
-        print(
-            f"| {row['images_per_class']} | {cells} | {_stat([row['val_acc']])} | {row['seconds']['train']:.0f} |"
-        )
+        print(f"| {row['images_per_class']} | {row['background_images']} | {cells} | {_stat([row['val_acc']])} "
+              f"| {row['seconds']['train']:.0f} |")  # fmt: skip
     return rows
 
 

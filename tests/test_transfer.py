@@ -51,6 +51,8 @@ def test_benchmark_tables_seeds_real_baseline_and_scaling(tmp_path, real_root, c
     assert list(baseline["subsets"]) == ["scenes"]
     assert baseline["config"]["train"]["extra_sources"] == {str(real_root / "crops"): 6.0}
     assert [row["images_per_class"] for row in report["scaling"]] == [3]
+    scaled = report["scaling"][0]  # the background keeps the preset's 2:4 ratio to the images per class
+    assert scaled["background_images"] == scaled["config"]["data"]["background_images"] == 2
     text = capsys.readouterr().out
     assert "| crops | 6 | single |" in text and "synthetic-val accuracy" in text and "worst mistakes" in text
     assert "REAL-TRAINED baseline: trained on real crops, tested on real scenes" in text
