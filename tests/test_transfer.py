@@ -41,7 +41,8 @@ def test_benchmark_tables_seeds_real_baseline_and_scaling(tmp_path, real_root, c
     assert [r["seed"] for r in report["runs"]] == [0, 1]
     summary = report["summary"]
     assert set(summary) == {"crops", "scenes"}
-    assert summary["scenes"]["mode"] == "multicrop" and summary["crops"]["mode"] == "single"
+    assert summary["scenes"]["mode"] == "multicrop"
+    assert summary["crops"]["mode"] == "single+flip"  # the preset's flip averaging reaches the benchmark
     for s in summary.values():
         assert s["n_images"] == 6 and len(s["balanced_accuracy"]) == 2
         assert set(s["recall"]) == {"stop", "warning"}
@@ -54,6 +55,10 @@ def test_benchmark_tables_seeds_real_baseline_and_scaling(tmp_path, real_root, c
     scaled = report["scaling"][0]  # the background keeps the preset's 2:4 ratio to the images per class
     assert scaled["background_images"] == scaled["config"]["data"]["background_images"] == 2
     text = capsys.readouterr().out
-    assert "| crops | 6 | single |" in text and "synthetic-val accuracy" in text and "worst mistakes" in text
+    assert (
+        "| crops | 6 | single+flip |" in text
+        and "synthetic-val accuracy" in text
+        and "worst mistakes" in text
+    )
     assert "REAL-TRAINED baseline: trained on real crops, tested on real scenes" in text
     assert "Data scaling" in text
