@@ -166,8 +166,8 @@ def classify(
     def run_batch():
         x = normalize(torch.stack([c for _, _, c in batch]).to(device), meta["mean"], meta["std"])
         probs = model(x).float().softmax(1)
-        whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] == "single"]
-        if tta == "flip" and whole:
+        whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] == "single"] if tta == "flip" else []
+        if whole:
             probs[whole] = (probs[whole] + model(x[whole].flip(-1)).float().softmax(1)) / 2
         probs = probs.cpu()
         for (n, box, _), p in zip(batch, probs, strict=True):

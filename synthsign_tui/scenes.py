@@ -29,6 +29,11 @@ def _colour(rng: np.random.Generator, rgb, spread: float) -> np.ndarray:
     return np.clip(np.array(rgb, np.float32) + rng.normal(0, spread, 3), 0, 255).astype(np.float32)
 
 
+def _grey(rng: np.random.Generator, mean: float, spread: float, tint: float) -> np.ndarray:
+    """A random grey (one brightness for all channels) with a slight per-channel tint, in [0, 255]."""
+    return np.clip(rng.normal(mean, spread) + rng.normal(0, tint, 3), 0, 255).astype(np.float32)
+
+
 def weather(rng: np.random.Generator, sign: Image.Image) -> tuple[Image.Image, dict]:
     """Ages a drawn sign: stickers, sun fading towards white or pink, and patchy dirt."""
     stickers = int(rng.integers(1, 4)) if rng.random() < 0.12 else 0
@@ -111,10 +116,7 @@ def _clutter(rng, w, h):
 def _branches(rng, w, h):
     """Bare trees against the sky, as behind many roadside signs in winter."""
     img = Image.fromarray(np.clip(_sky(rng, w, h), 0, 255).astype(np.uint8))
-    d, ink = (
-        ImageDraw.Draw(img),
-        tuple(int(c) for c in np.clip(rng.normal(55, 20) + rng.normal(0, 6, 3), 0, 255)),
-    )
+    d, ink = ImageDraw.Draw(img), tuple(int(c) for c in _grey(rng, 55, 20, 6))
 
     def grow(x, y, angle, length, width, depth):
         x2, y2 = x + length * np.cos(angle), y - length * np.sin(angle)
@@ -259,7 +261,7 @@ def _sign_back(rng: np.random.Generator, img: Image.Image) -> Image.Image:
         )
     else:
         pts = [(0, 0.2 * s), (s - 1, 0.2 * s), (s - 1, 0.8 * s), (0, 0.8 * s)]
-    grey = np.clip(rng.normal(165, 30) + rng.normal(0, 5, 3), 40, 235).astype(np.float32)
+    grey = np.clip(_grey(rng, 165, 30, 5), 40, 235)
     d = ImageDraw.Draw(img)
     d.polygon(pts, fill=(*(int(v) for v in grey * 0.75), 255))
     inner = [(c + 0.93 * (x - c), c + 0.93 * (y - c)) for x, y in pts]
