@@ -24,6 +24,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check synthsign_tui tests benchmarks
 	$(BIN)/ruff format --check synthsign_tui tests benchmarks
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format synthsign_tui tests benchmarks

@@ -37,8 +37,8 @@ from tests.pilot import settle  # noqa: E402 (the Pilot helper the app tests use
 
 
 def small_catalog(path: Path, n: int = 100) -> Path:
-    from synthsign_tui.app.fake_runs import T0, write_fake_run
     from synthsign_tui.catalog import Catalog
+    from tests.fakes import T0, write_fake_run
 
     catalog = Catalog(path)
     for i in range(n):
@@ -52,8 +52,8 @@ def big_catalog(path: Path, runs: int = 10_000, epochs: int = 50) -> Path:
     """Written in bulk through the catalog's own tables (one transaction), as the engine's rows look."""
     import random
 
-    from synthsign_tui.app.fake_runs import T0, fake_config
     from synthsign_tui.catalog import Catalog, EpochMetric, Run
+    from tests.fakes import T0, fake_config
 
     catalog = Catalog(path)
     config = fake_config("bulk").to_dict()
@@ -90,7 +90,7 @@ t0 = float(sys.argv[2])
 from pathlib import Path
 import textual_image.widget
 from synthsign_tui.app.app import SynthSignApp
-from synthsign_tui.app import runs_screen
+from synthsign_tui.app.screens import runs as runs_screen
 
 original = runs_screen.RunsScreen.on_runs_loaded
 
@@ -182,9 +182,9 @@ def make_app(db: Path, **kwargs):
 
 async def live_latency(tmp: Path, repeats: int = 5) -> list[float]:
     """An epoch committed by another process -> its point in the run screen's accuracy plot."""
-    from synthsign_tui.app.fake_runs import fake_config
-    from synthsign_tui.app.run_screen import RunScreen
+    from synthsign_tui.app.screens.run import RunScreen
     from synthsign_tui.catalog import Catalog
+    from tests.fakes import fake_config
 
     db = tmp / "live.db"
     catalog = Catalog(db)
@@ -224,7 +224,7 @@ async def live_latency(tmp: Path, repeats: int = 5) -> list[float]:
 async def big_catalog_ops(db: Path) -> dict[str, float]:
     from textual.widgets import Input
 
-    from synthsign_tui.app.runs_screen import RunsScreen
+    from synthsign_tui.app.screens.runs import RunsScreen
 
     app = make_app(db)
     out = {}
@@ -263,8 +263,8 @@ async def memory_growth(tmp: Path) -> tuple[float, float]:
     """RSS growth (MB) while following a long run, after the first 10 % of it; and its duration."""
     import psutil
 
-    from synthsign_tui.app.fake_runs import fake_config
     from synthsign_tui.catalog import Catalog
+    from tests.fakes import fake_config
 
     db = tmp / "long.db"
     catalog = Catalog(db)
@@ -315,7 +315,7 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
     faster in a non-main thread than in the main one, which would swamp what the dashboard costs.
     """
     from synthsign_tui import engine
-    from synthsign_tui.app.run_screen import RunScreen
+    from synthsign_tui.app.screens.run import RunScreen
     from synthsign_tui.app.widgets import MetricPlot
     from synthsign_tui.catalog import Catalog
     from synthsign_tui.config import preset_dict, validate

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tiny model and the tokenizer builder live in tests/zimage.py
 
 from synthsign_tui.config import GeneratorConfig, preset_dict  # noqa: E402
-from synthsign_tui.diffusion import DiffusersGenerator  # noqa: E402
+from synthsign_tui.engine.generators.diffusion import DiffusersGenerator  # noqa: E402
 from tests.zimage import (  # noqa: E402
     TINY_TEXT_ENCODER,
     TINY_TRANSFORMER,
@@ -277,7 +277,7 @@ def unfuse(transformer) -> None:
     """Back to diffusers' own Z-Image attention processor and uncompiled blocks (fusing keeps to_q/k/v usable)."""
     from diffusers.models.transformers.transformer_z_image import ZSingleStreamAttnProcessor
 
-    from synthsign_tui.diffusion import FusedZImageAttention
+    from synthsign_tui.engine.generators.diffusion import FusedZImageAttention
 
     for module in transformer.modules():
         if isinstance(getattr(module, "processor", None), FusedZImageAttention):

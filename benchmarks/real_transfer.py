@@ -54,8 +54,7 @@ def one_run(
 ) -> dict[str, Any]:
     """Generate + train one seed with the engine, evaluate its best checkpoint on `reals`; metrics and timings."""
     from synthsign_tui.config import load_config
-    from synthsign_tui.engine import resume_run, start_run
-    from synthsign_tui.evaluate import evaluate_run
+    from synthsign_tui.engine import evaluate_run, resume_run, start_run
 
     config = load_config(preset=preset, overrides=[*overrides, f"seed={seed}"], name=name)
     times = {}

@@ -21,8 +21,9 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, models
 from torchvision import transforms as T
 
-from synthsign_tui.images import IMAGENET_MEAN, IMAGENET_STD, TensorImages, cached_images
-from synthsign_tui.train import EpochShuffle, build_model, train_augment, train_one_epoch
+from synthsign_tui.engine.model.classifier import build_model
+from synthsign_tui.engine.model.images import IMAGENET_MEAN, IMAGENET_STD, TensorImages, cached_images
+from synthsign_tui.engine.stages.train import EpochShuffle, train_augment, train_one_epoch
 
 
 def write_images(root: Path, n: int, size: int) -> None:

@@ -22,8 +22,8 @@ from textual.worker import Worker
 
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.messages import CatalogReady, EventRelay, RunEvents, RunFinished, RunStarted
-from synthsign_tui.app.modals import ConfirmModal, HelpScreen, ShowsWorkerErrors
-from synthsign_tui.app.runs_screen import RunsScreen
+from synthsign_tui.app.screens.modals import ConfirmModal, HelpScreen, ShowsWorkerErrors
+from synthsign_tui.app.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
     from synthsign_tui.catalog import Catalog
@@ -108,7 +108,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     def _launch_detached(self, config: RunConfig, processes: int) -> None:
         import torch
 
-        from synthsign_tui import dist
+        from synthsign_tui.engine import processes as dist
 
         devices = "cuda" if torch.cuda.is_available() else "cpu"
         launch = dist.launch_detached(config, self.catalog, processes, devices)
@@ -163,7 +163,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
             relay.flush()
 
     def on_run_started(self, message: RunStarted) -> None:
-        from synthsign_tui.app.run_screen import RunScreen
+        from synthsign_tui.app.screens.run import RunScreen
 
         screen = self.screen
         if isinstance(screen, RunScreen) and screen.run_id == message.run_id:
@@ -187,17 +187,17 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     # ------------------------------------------------------------------ navigation shared by screens
 
     def open_form(self, config: dict[str, Any] | None = None) -> None:
-        from synthsign_tui.app.form_screen import FormScreen
+        from synthsign_tui.app.screens.form import FormScreen
 
         self.push_screen(FormScreen(config))
 
     def open_run(self, run_id: int) -> None:
-        from synthsign_tui.app.run_screen import RunScreen
+        from synthsign_tui.app.screens.run import RunScreen
 
         self.push_screen(RunScreen(run_id))
 
     def open_compare(self, run_ids: list[int]) -> None:
-        from synthsign_tui.app.compare_screen import CompareScreen
+        from synthsign_tui.app.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(run_ids))
 

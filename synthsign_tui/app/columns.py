@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.text import Text
 
-from synthsign_tui.app import format as fmt
+from synthsign_tui import display as fmt
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ def export_table(
     catalog: Catalog, path: Path, text: str = "", sort: str = "created", descending: bool = True
 ) -> int:
     """The runs matching a filter, in the table's order, as the catalog's stable run-summary shape."""
-    from synthsign_tui import query
+    from synthsign_tui.catalog import query
 
     with catalog.session() as s:
         runs = list(s.scalars(query.statement(text, order_by=sort, descending=descending)).all())

@@ -1,0 +1,552 @@
+"""The home screen: every run in the catalog, filtered, sorted and followed live.
+
+The table shows one page of the filtered, sorted query at a time and loads the next page as the cursor nears
+the end, so ten thousand runs open as fast as ten. Once a second a worker reads only the runs whose
+`updated_at` moved since the last poll (whichever process wrote them) and updates their cells in place.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.cells import cell_len
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from synthsign_tui.app.bindings import bindings_for
+from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
+from synthsign_tui.app.messages import CatalogChanged
+from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
+from synthsign_tui.vocab import RESUMABLE
+
+PAGE = 100
+NEEDS_A_RUN = {
+    "open_run", "mark", "compare", "filter", "resume", "delete", "clone", "edit_tags", "archive", "sort_next",
+    "sort_reverse", "columns", "export",
+}  # fmt: skip
+
+
+WELCOME = """[b]Welcome to SynthSign[/b]
+
+SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion \
+model from your prompts) and measures how well it transfers to [i]real[/i] photos. A run generates its images, \
+trains, then predicts every photo of a real folder; all of it stays in this catalog to compare runs later.
+
+[b]Start here:[/b] press [reverse] 1 [/reverse] for {first}, then [reverse] ctrl+s [/reverse] in the form \
+launches it and you watch it live. Keys [reverse] 1 [/reverse]-[reverse] {last} [/reverse] open these presets:
+"""
+WELCOME_ORDER = ("road-signs-quick", "road-signs-offline", "road-signs-zimage")  # the first is "start here"
+
+
+def welcome_presets() -> list[tuple[str, str]]:
+    """(name, description) of every preset, the quickest first: the welcome screen's keys 1-9."""
+    from synthsign_tui.config import list_presets
+
+    presets = list_presets()
+    names = [n for n in WELCOME_ORDER if n in presets] + sorted(n for n in presets if n not in WELCOME_ORDER)
+    return [(name, presets[name]) for name in names][:9]
+
+
+def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, runs_dir: str) -> Group:
+    """The empty catalog's guide; `facts` (from a worker) adds what each preset needs and the real folder."""
+    first = f"[b cyan]{presets[0][0]}[/]" if presets else "a preset"
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for i, (name, about) in enumerate(presets, 1):
+        needs = None if facts is None else facts["notes"].get(name, [])
+        state = "[dim]checking…[/]" if needs is None else "[green]✓ ready here[/]" if not needs else ""
+        grid.add_row(f"[reverse] {i} [/]", f"[b cyan]{name}[/]", Text.from_markup(f"{about}  {state}"))
+        for note in needs or []:
+            grid.add_row("", "", Text.from_markup(f"[yellow]! {escape(note)}[/]"))
+    real = escape(facts["real"]) if facts else "…"
+    end = (
+        f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
+        "own, set evaluate.real_dir in the form to a folder with one sub-folder per class. From a shell, "
+        "[b]synthsign run --preset NAME[/b] runs without the dashboard; its run shows up here live.\n\n"
+        "[reverse] n [/reverse] form from the default preset   [reverse] ? [/reverse] every key   "
+        "[reverse] q [/reverse] quit"
+    )
+    intro = WELCOME.format(first=first, last=max(len(presets), 1))
+    return Group(Text.from_markup(intro), grid, Text.from_markup(end))
+
+
+def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
+    """What each preset lacks on this machine, and the default real folder; disk and nvidia-smi: for a worker."""
+    from synthsign_tui.config import load_config, resolve_path
+    from synthsign_tui.engine import readiness
+    from synthsign_tui.files import is_image
+
+    configs = {name: load_config(preset=name) for name, _ in presets}
+    notes = {name: readiness.notes(config) for name, config in configs.items()}
+    real = "none"
+    if configs:
+        folder = next(iter(configs.values())).evaluate.real_dir
+        root = resolve_path(folder)
+        photos = sum(1 for p in root.rglob("*") if is_image(p)) if root.is_dir() else 0
+        real = f"{folder} ({photos} photos)" if photos else f"{folder} (missing: set evaluate.real_dir)"
+    return {"notes": notes, "real": real}
+
+
+class RunsLoaded(Message):
+    def __init__(
+        self, generation: int, rows: list[Any], matching: int, total: int, append: bool, last: float
+    ):
+        super().__init__()
+        self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
+        self.append, self.last_update = append, last
+
+
+class RunsChanged(Message):
+    def __init__(self, rows: list[Any], last_update: float) -> None:
+        super().__init__()
+        self.rows, self.last_update = rows, last_update
+
+
+class RunsScreen(ShowsWorkerErrors, Screen):
+    BINDINGS = bindings_for("runs")
+    AUTO_FOCUS = "#runs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.sort_key = "created"
+        self.descending = True
+        self.columns: list[str] = list(DEFAULT_COLUMNS)
+        self.marked: set[int] = set()
+        self.rows: dict[int, Any] = {}
+        self.matching = 0
+        self.total: int | None = None
+        self.last_update = 0.0
+        self._loading = False
+        self._ready = False
+        self._settings_requested = False
+        self._ticks = 0
+        self._generation = 0  # bumped by each reload: answers to older queries are dropped
+        self.presets = welcome_presets()
+        self.preset_facts: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filter-bar"):
+            yield Input(
+                placeholder="/ filter: real_bal_acc>0.9 generator=procedural status:done tag:x train.lr<0.01",
+                id="filter",
+            )
+            yield Static("opening catalog…", id="match-count")
+        yield Static("", id="filter-error")
+        with Vertical(id="runs-body"):
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="welcome-box"):
+                yield Static(id="welcome")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#welcome-box").display = False
+        self.query_one("#filter-error").display = False
+        self.query_one(DataTable).focus()
+        if self.app.catalog is not None:
+            self.catalog_ready()
+
+    @property
+    def catalog(self):
+        return self.app.catalog
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs", DataTable)
+
+    def catalog_ready(self) -> None:
+        """Called once the app opened the catalog: restore the saved view, load, then follow updates."""
+        if not self._settings_requested:
+            self._settings_requested = True
+            self.load_settings()
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
+    def load_settings(self) -> None:
+        get = self.catalog.get_setting
+        saved = {
+            "filter": get("dashboard.filter", ""),
+            "sort": get("dashboard.sort", "created:desc"),
+            "columns": get("dashboard.columns"),
+        }
+        self.app.call_from_thread(self._apply_settings, saved)
+
+    def _apply_settings(self, saved: dict[str, Any]) -> None:
+        key, _, direction = (saved["sort"] or "created:desc").partition(":")
+        if any(c.sort == key for c in COLUMNS):
+            self.sort_key, self.descending = key, direction != "asc"
+        if saved["columns"]:
+            try:
+                cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
+            except ValueError:
+                cols = []
+            self.columns = ["id", *(c for c in cols if c != "id")] if cols else self.columns
+        self.filter_text = saved["filter"] or ""
+        with self.prevent(Input.Changed):
+            self.query_one("#filter", Input).value = self.filter_text
+        self._ready = True
+        self.reload()
+        self.table.focus()
+        self.set_interval(self.app.poll_interval, self.poll)
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self, limit: int | None = None) -> None:
+        """Re-run the query for the first `limit` rows (the rows loaded now, at least one page)."""
+        if self.catalog is None or not self._ready:
+            return
+        self._loading = True
+        self._generation += 1
+        limit = limit or max(PAGE, len(self.rows))
+        self._query(self._generation, self.filter_text, self.sort_key, self.descending, limit, 0)
+
+    @work(thread=True, exclusive=True, group="table", exit_on_error=False)
+    def _query(
+        self, generation: int, text: str, sort: str, descending: bool, limit: int, offset: int
+    ) -> None:
+        from sqlalchemy import func, select
+
+        from synthsign_tui.catalog import Run, query
+
+        # the match count comes with the page (a window over the filtered rows): one scan, not two
+        columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
+        stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
+        with self.catalog.session() as s:
+            rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
+            matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
+            total = s.execute(select(func.count()).select_from(Run)).scalar_one()
+            last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
+        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self._loading = False
+        self.matching, self.total = message.matching, message.total
+        self.last_update = max(self.last_update, message.last_update)
+        table = self.table
+        now = self.app.clock()
+        rows = [r for r in message.rows if message.append is False or r.id not in self.rows]
+        cells = [self._cells(row, now) for row in rows]
+        if not message.append:
+            keep = self._cursor_run_id()
+            self._build_columns(cells)
+        for row, row_cells in zip(rows, cells, strict=True):
+            self.rows[row.id] = row
+            table.add_row(*row_cells, key=str(row.id))
+        if not message.append and keep is not None and keep in self.rows:
+            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        empty = self.total == 0
+        if self.query_one("#welcome-box").display != empty:
+            self.query_one("#welcome-box").display = empty
+            self.query_one("#filter-bar").display = not empty  # nothing to filter yet
+            self.table.display = not empty
+            self.refresh_bindings()  # keys that need a run leave the footer
+            if empty:
+                self._show_welcome()
+                self.check_presets()
+            (self.query_one("#welcome-box") if empty else self.table).focus()  # arrows scroll the guide
+        shown = len(self.rows)
+        text = f"{self.matching:,} of {self.total:,} runs"
+        if shown < self.matching:
+            text += f" · {shown:,} loaded"
+        if self.marked:
+            text += f" · {len(self.marked)} marked"
+        self.query_one("#match-count", Static).update(text)
+
+    def _show_welcome(self) -> None:
+        runs_dir = Path(self.catalog.runs_dir).resolve()
+        if runs_dir.is_relative_to(Path.cwd()):
+            runs_dir = runs_dir.relative_to(Path.cwd())
+        text = welcome_text(self.presets, self.preset_facts, str(runs_dir))
+        self.query_one("#welcome", Static).update(text)
+
+    @work(thread=True, exclusive=True, group="presets", exit_on_error=False)
+    def check_presets(self) -> None:
+        facts = welcome_facts(self.presets)
+        self.app.call_from_thread(self._got_facts, facts)
+
+    def _got_facts(self, facts: dict[str, Any]) -> None:
+        self.preset_facts = facts
+        if self.query_one("#welcome-box").display:
+            self._show_welcome()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On an empty catalog only the keys that can do something stay (and show in the footer)."""
+        if self.total == 0 and action in NEEDS_A_RUN:
+            return False
+        if action == "preset_form":
+            return bool(parameters) and 1 <= int(parameters[0]) <= len(self.presets)
+        return True
+
+    def poll(self) -> None:
+        """Every tick while a run is live (here or in the table), every other tick otherwise."""
+        self._ticks += 1
+        now = self.app.clock()
+        live = self.app.cancels or any(
+            row_status(r, now) in ("running", "queued") for r in self.rows.values()
+        )
+        if self.catalog is not None and not self._loading and (live or self._ticks % 2 == 0):
+            self._poll(self.filter_text, self.last_update)
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self, text: str, since: float) -> None:
+        from synthsign_tui.catalog import Run, query
+
+        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
+        stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
+        with self.catalog.session() as s:
+            rows = list(s.execute(stmt).all())
+        if rows:
+            self.post_message(RunsChanged(rows, max(r.updated_at for r in rows)))
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.last_update = max(self.last_update, message.last_update)
+        if any(r.id not in self.rows for r in message.rows):
+            self.reload()  # a new run (or one that now matches): its place in the sort order is the query's
+            return
+        now = self.app.clock()
+        table = self.table
+        for row in message.rows:
+            old = self.rows[row.id]
+            self.rows[row.id] = row
+            for key, old_cell, new_cell in zip(
+                self.columns, self._cells(old, now), self._cells(row, now), strict=True
+            ):
+                if str(old_cell) != str(new_cell) or key == "status":
+                    table.update_cell(str(row.id), key, new_cell)
+
+    def on_catalog_changed(self, _message: CatalogChanged) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self._ready:
+            self.reload()
+
+    # ------------------------------------------------------------------ table
+
+    def _build_columns(self, cells: list[list[Any]]) -> None:
+        """Empty the table and size each column to its label and the cells about to be added."""
+        table = self.table
+        table.clear(columns=True)
+        self.rows = {}
+        for i, key in enumerate(self.columns):
+            col = COLUMN_BY_KEY[key]
+            arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
+            label = col.label + arrow
+            widest = max((cell_len(plain(row[i])) for row in cells), default=0)
+            table.add_column(
+                label, key=key, width=min(max(widest, cell_len(label), col.min_width), col.max_width)
+            )
+
+    def _cells(self, row, now: float) -> list[Any]:
+        cells = [COLUMN_BY_KEY[k].cell(row, now) for k in self.columns]
+        if row.id in self.marked:
+            cells[0] = Text(f"● {row.id}", style="bold yellow")
+        return cells
+
+    def _cursor_run_id(self) -> int | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return int(key.value) if key.value else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= len(self.rows) - 20 and len(self.rows) < self.matching and not self._loading:
+            self._loading = True
+            self._query(
+                self._generation, self.filter_text, self.sort_key, self.descending, PAGE, len(self.rows)
+            )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_run(int(event.row_key.value))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in COLUMN_BY_KEY:
+            self._sort(COLUMN_BY_KEY[key].sort, toggle=True)
+
+    def _sort(self, sort: str, toggle: bool = False) -> None:
+        if toggle and sort == self.sort_key:
+            self.descending = not self.descending
+        elif sort != self.sort_key:
+            self.sort_key, self.descending = sort, sort not in ("name", "id", "status", "tags", "generator")
+        self.reload(limit=PAGE)
+        self._save("dashboard.sort", f"{self.sort_key}:{'desc' if self.descending else 'asc'}")
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, key: str, value: str) -> None:
+        self.catalog.set_setting(key, value)
+
+    # ------------------------------------------------------------------ filter
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        from synthsign_tui.catalog import query
+
+        error = self.query_one("#filter-error", Static)
+        try:
+            query.parse(event.value)
+        except query.QueryError as exc:
+            error.update(f"[red]✗[/] {exc}")
+            error.display = True
+            return
+        error.display = False
+        self.filter_text = event.value
+        self.reload(limit=PAGE)
+        self._save("dashboard.filter", event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def key_escape(self) -> None:
+        if self.query_one("#filter", Input).has_focus:
+            self.table.focus()
+
+    # ------------------------------------------------------------------ actions on runs
+
+    def _current(self):
+        run_id = self._cursor_run_id()
+        return self.rows.get(run_id) if run_id is not None else None
+
+    def action_open_run(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.app.open_run(row.id)
+
+    def action_mark(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        self.marked ^= {row.id}
+        self.table.update_cell(str(row.id), "id", self._cells(row, self.app.clock())[0], update_width=True)
+        self.table.action_cursor_down()
+        self._show_counts()
+
+    def action_compare(self) -> None:
+        ids = sorted(self.marked)
+        if len(ids) < 2:
+            self.notify("Mark two or more runs with space, then press c.", severity="warning")
+            return
+        self.app.open_compare(ids)
+
+    def action_new_run(self) -> None:
+        self.app.open_form(None)
+
+    def action_preset_form(self, number: int) -> None:
+        """Keys 1-9: the form filled in from that preset of the welcome list."""
+        from synthsign_tui.app.screens.form import full_preset
+
+        name = self.presets[int(number) - 1][0]
+        self.app.open_form(full_preset(name))
+
+    def action_clone(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        config = self.catalog.require_run(row.id).config
+        config["name"] = f"{config.get('name', 'run')}-2"
+        self.app.open_form(config)
+
+    def action_resume(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        status = row_status(row, self.app.clock())
+        if status not in RESUMABLE:
+            self.notify(f"Run #{row.id} is {status}: only failed, cancelled or interrupted runs resume.")
+            return
+        self.app.resume(row.id)
+
+    def action_delete(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        if row_status(row, self.app.clock()) == "running":
+            self.notify(f"Run #{row.id} is running: cancel it first (open it, x).", severity="warning")
+            return
+        run = self.catalog.require_run(row.id)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._delete(row.id)
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Delete run #{row.id} “{row.name}” from the catalog, and its folder\n{run.run_dir}\n"
+                "(generated images, checkpoints, logs)? This cannot be undone.",
+                yes="Delete",
+                no="Keep",
+            ),
+            answer,
+        )
+
+    @work(thread=True, group="edit", exit_on_error=False)
+    def _delete(self, run_id: int) -> None:
+        self.catalog.delete_run(run_id, remove_folder=True)
+        self.marked.discard(run_id)
+        self.post_message(CatalogChanged())
+        self.app.call_from_thread(self.notify, f"Deleted run #{run_id}.")
+
+    def action_edit_tags(self) -> None:
+        row = self._current()
+        if row is not None:
+            edit_tags(self, row.id)
+
+    def action_archive(self) -> None:
+        row = self._current()
+        if row is not None:
+            self._archive(row.id, not row.archived)
+
+    @work(thread=True, group="edit", exit_on_error=False)
+    def _archive(self, run_id: int, archived: bool) -> None:
+        self.catalog.update_run(run_id, archived=archived)
+        self.post_message(CatalogChanged())
+        word = "Archived" if archived else "Restored"
+        hint = " (`is:archived` in the filter shows archived runs)" if archived else ""
+        self.app.call_from_thread(self.notify, f"{word} run #{run_id}{hint}.")
+
+    def action_sort_next(self) -> None:
+        sorts = [COLUMN_BY_KEY[k].sort for k in self.columns]
+        i = sorts.index(self.sort_key) + 1 if self.sort_key in sorts else 0
+        self._sort(sorts[i % len(sorts)])
+
+    def action_sort_reverse(self) -> None:
+        self._sort(self.sort_key, toggle=True)
+
+    def action_columns(self) -> None:
+        def chosen(columns: list[str] | None) -> None:
+            if columns:
+                self.columns = ["id", *(c for c in columns if c != "id")]
+                self.reload()
+                self._save("dashboard.columns", json.dumps(columns))
+
+        self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
+
+    def action_export(self) -> None:
+        row = self._current()
+        export(self, row.id if row else None, table=True)

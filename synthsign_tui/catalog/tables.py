@@ -1,0 +1,239 @@
+"""The catalog's tables: one SQLModel class per table of `runs.db`, and the run statuses.
+
+`runs` holds one row per run with its headline values in columns (so list queries read no other table);
+per-epoch and per-step metrics, evaluations, predictions, log lines and generated samples have their own
+tables keyed by run id. `catalog.Catalog` is the only writer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from synthsign_tui.vocab import RESUMABLE, STATUSES  # noqa: F401 (the statuses a run row takes)
+
+STALE_AFTER_SECONDS = 30.0
+
+
+def is_stale(heartbeat: float | None, now: float | None = None) -> bool:
+    return heartbeat is None or (now or time.time()) - heartbeat > STALE_AFTER_SECONDS
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    # list queries filter on `archived` and sort on one of these: each pair is an index, so no sort step
+    __table_args__ = tuple(
+        Index(f"ix_runs_archived_{c}", "archived", c)
+        for c in (
+            "created_at",
+            "updated_at",
+            "name",
+            "status",
+            "val_acc",
+            "real_bal_acc",
+            "gap",
+            "duration_s",
+        )
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    preset: str | None = None
+    status: str = Field(default="queued", index=True)
+    stage: str | None = None
+    config_json: str = "{}"
+    created_at: float = Field(default_factory=time.time, index=True)
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = Field(default_factory=time.time, index=True)
+    heartbeat_at: float | None = None
+    host: str | None = None
+    pid: int | None = None
+    device: str | None = None
+    versions_json: str = "{}"
+    git_commit: str | None = None
+    command: str | None = None
+    error: str | None = None
+    run_dir: str | None = None
+    tags: str = ""
+    notes: str = ""
+    archived: bool = False
+    # headline config values
+    generator_kind: str | None = None
+    model: str | None = None
+    images_per_class: int | None = None
+    epochs_planned: int | None = None
+    image_size: int | None = None
+    seed: int | None = None
+    # progress of the current stage
+    progress_done: int = 0
+    progress_total: int = 0
+    # generation statistics
+    gen_images: int = 0
+    gen_seconds: float | None = None
+    gen_images_per_s: float | None = None
+    # headline metrics
+    epochs_done: int = 0
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    best_val_acc: float | None = None
+    before_val_acc: float | None = None
+    real_acc: float | None = None
+    real_bal_acc: float | None = None
+    before_real_bal_acc: float | None = None
+    gap: float | None = None
+    duration_s: float | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.config_json)
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(",") if t]
+
+    def display_status(self, now: float | None = None) -> str:
+        """`running` whose heartbeat went stale (the process died) reads as `interrupted`."""
+        if self.status == "running" and is_stale(self.heartbeat_at, now):
+            return "interrupted"
+        return self.status
+
+
+class EpochMetric(SQLModel, table=True):
+    __tablename__ = "epochs"
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    epoch: int
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    lr: float | None = None
+    seconds: float | None = None
+    images_per_s: float | None = None
+    created_at: float = Field(default_factory=time.time)
+
+
+class StepMetric(SQLModel, table=True):
+    __tablename__ = "steps"
+    __table_args__ = (Index("ix_steps_run_id_id", "run_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id")
+    epoch: int
+    step: int
+    loss: float
+    lr: float | None = None
+
+
+class Evaluation(SQLModel, table=True):
+    __tablename__ = "evaluations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    name: str
+    checkpoint: str
+    path: str | None = None
+    mode: str = "single"
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    ece: float | None = None
+    n_images: int = 0
+    n_skipped: int = 0
+    skipped_json: str = "[]"
+    classes_json: str = "[]"
+    per_class_json: str = "{}"
+    confusion_json: str = "[]"
+    seconds: float | None = None
+    created_at: float = Field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "checkpoint": self.checkpoint,
+            "path": self.path,
+            "mode": self.mode,
+            "accuracy": self.accuracy,
+            "balanced_accuracy": self.balanced_accuracy,
+            "ece": self.ece,
+            "n_images": self.n_images,
+            "n_skipped": self.n_skipped,
+            "skipped": json.loads(self.skipped_json),
+            "classes": json.loads(self.classes_json),
+            "per_class": json.loads(self.per_class_json),
+            "confusion_matrix": json.loads(self.confusion_json),
+            "seconds": self.seconds,
+            "created_at": iso(self.created_at),
+        }
+
+
+class Prediction(SQLModel, table=True):
+    __tablename__ = "predictions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluations.id", index=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    path: str
+    label: str | None = None
+    predicted: str
+    confidence: float
+    correct: bool | None = None
+    probabilities_json: str = "{}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "label": self.label,
+            "predicted": self.predicted,
+            "confidence": self.confidence,
+            "correct": self.correct,
+            "probabilities": json.loads(self.probabilities_json),
+        }
+
+
+class LogLine(SQLModel, table=True):
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_run_id_id", "run_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id")
+    created_at: float = Field(default_factory=time.time)
+    level: str = "info"
+    message: str = ""
+
+
+class Sample(SQLModel, table=True):
+    """A generated image, for thumbnails: the newest rows of a run are what the run screen shows."""
+
+    __tablename__ = "samples"
+    __table_args__ = (Index("ix_samples_run_id_id", "run_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id")
+    path: str
+    label: str
+    split: str
+    prompt: str = ""
+    seed: int = 0
+
+
+class Setting(SQLModel, table=True):
+    """Per-catalog preferences of the dashboard (filter, sort, columns)."""
+
+    __tablename__ = "settings"
+
+    key: str = Field(primary_key=True)
+    value: str = ""

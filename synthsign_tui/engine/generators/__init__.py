@@ -1,0 +1,1 @@
+"""Image generators: the procedural renderer (runs anywhere) and diffusers pipelines (a GPU)."""

@@ -1,0 +1,1 @@
+"""The classifier: its images and transforms, model building, checkpoints."""

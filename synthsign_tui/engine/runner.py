@@ -1,0 +1,267 @@
+"""The run engine: the one entry point that the command line and the dashboard both drive.
+
+`start_run` records a new run in the catalog and runs its stages (generate, train, evaluate) in order;
+`resume_run` continues a cancelled, failed or interrupted one where it stopped. Progress goes to an
+`on_event` callback as `Event`s; setting the `cancel` event stops the run cleanly between items, leaving it
+resumable. The engine knows nothing of the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from synthsign_tui.catalog import HEARTBEAT_SECONDS, Catalog, Run
+from synthsign_tui.config import RunConfig, resolve_path, validate
+from synthsign_tui.engine.context import Cancelled, Distributed, Event, RunContext
+from synthsign_tui.engine.device import default_device
+from synthsign_tui.errors import SynthSignError
+from synthsign_tui.files import write_atomic
+from synthsign_tui.vocab import RESUMABLE, STAGES
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PACKAGES = (
+    "synthsign-tui", "torch", "torchvision", "diffusers", "transformers", "accelerate", "textual", "sqlmodel",
+    "pillow", "numpy", "scikit-learn",
+)  # fmt: skip
+
+
+def environment_record(device: str | None = None) -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "git_commit": git_commit(),
+        "versions": versions,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def check_inputs(config: RunConfig, until: str | None = None) -> None:
+    """Fail before a run starts, not after training, when a folder it will read is missing."""
+    folders = {}
+    if until != "generate":
+        folders.update({f"train.extra_sources ({k})": k for k in config.train.extra_sources})
+    if until not in ("generate", "train"):
+        folders["evaluate.real_dir"] = config.evaluate.real_dir
+        folders.update({f"evaluate.extra_real.{k}": v for k, v in config.evaluate.extra_real.items()})
+    for key, folder in folders.items():
+        if not resolve_path(folder).is_dir():
+            raise SynthSignError(
+                f"{key}: folder {folder!r} does not exist (looked in {Path.cwd()} and the project folder); "
+                "point it at an ImageFolder of real photos, e.g. --set evaluate.real_dir=/path/to/photos"
+            )
+
+
+def create_run(
+    config: RunConfig, catalog: Catalog, *, command: str | None = None, until: str | None = None
+) -> Run:
+    """Record a queued run and write its folder: the resolved config and the command that made it.
+
+    Raises SynthSignError, recording nothing, when a folder the run will read (up to `until`) is missing.
+    """
+    check_inputs(config, until)
+    run = catalog.create_run(config, command=command)
+    run_dir = Path(run.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=False)
+    write_atomic(run_dir / "config.toml", config.to_toml())
+    write_atomic(run_dir / "command.txt", (command or "") + "\n")
+    return run
+
+
+def start_run(
+    config: RunConfig,
+    catalog: Catalog,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    until: str | None = None,
+    command: str | None = None,
+    dist: Distributed | None = None,
+) -> int:
+    """Create a run and execute it; returns its id. Raises only for a bad `until`; run errors go in the catalog."""
+    dist = dist or Distributed()
+    _check_until(until)
+    run_id = None
+    if dist.is_main:
+        run_id = create_run(config, catalog, command=command, until=until).id
+    run_id = dist.broadcast(run_id)
+    return execute(run_id, catalog, on_event=on_event, cancel=cancel, until=until, dist=dist)
+
+
+def check_resumable(run: Run) -> None:
+    """Raise unless the run can be resumed: stopped (cancelled, failed, interrupted), stopped early with
+    `until`, or queued by a launcher that has not started it yet."""
+    status = run.display_status()
+    finished_early = status == "done" and run.stage != STAGES[-1]
+    if status not in (*RESUMABLE, "queued") and not finished_early:
+        raise SynthSignError(
+            f"run {run.id} is {status}: only {', '.join(RESUMABLE)} runs (or runs stopped early with --until) "
+            "can be resumed"
+        )
+
+
+def resume_run(
+    run_id: int,
+    catalog: Catalog,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    until: str | None = None,
+    dist: Distributed | None = None,
+) -> int:
+    """Continue a cancelled, failed or interrupted run (or one stopped early with `until`) where it stopped."""
+    _check_until(until)
+    catalog.mark_interrupted()
+    check_resumable(catalog.require_run(run_id))
+    return execute(run_id, catalog, on_event=on_event, cancel=cancel, until=until, dist=dist, resumed=True)
+
+
+def execute(
+    run_id: int,
+    catalog: Catalog,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    until: str | None = None,
+    dist: Distributed | None = None,
+    resumed: bool = False,
+) -> int:
+    """Run the stages of a recorded run, keeping its status, heartbeat and errors in the catalog."""
+    dist = dist or Distributed()
+    cancel = cancel or threading.Event()
+    run = catalog.require_run(run_id)
+    config = validate(run.config, f"run {run_id}'s saved config")
+    ctx = RunContext(run_id, Path(run.run_dir), config, catalog, on_event, cancel, dist)
+    last = STAGES.index(until) if until else len(STAGES) - 1
+    started = time.time()
+    heartbeat_stop = threading.Event()
+    if dist.is_main:
+        now = time.time()
+        catalog.update_run(
+            run_id, status="running", started_at=run.started_at or now, heartbeat_at=now, pid=os.getpid(),
+            finished_at=None, error=None,
+        )  # fmt: skip
+        threading.Thread(target=_beat, args=(catalog, run_id, heartbeat_stop), daemon=True).start()
+    ctx.emit("status", message="running", data={"status": "running"})
+    status, error = "done", None
+    try:
+        device = default_device()
+        dist.on_main(lambda: _record_environment(ctx, device))
+        processes = f" x {dist.num_processes} processes" if dist.num_processes > 1 else ""
+        ctx.log(
+            ("resumed" if resumed else "started")
+            + f" on {device}{processes}, stages {', '.join(STAGES[: last + 1])}"
+        )
+        for stage in STAGES[: last + 1]:
+            dist.together(ctx.check_cancel)
+            if dist.is_main:
+                catalog.update_run(run_id, stage=stage, progress_done=0, progress_total=0)
+            ctx.emit("status", stage=stage, message=f"stage {stage}", data={"status": "running"})
+            dist.together(lambda stage=stage: _stage_function(stage)(ctx))
+    except Cancelled:
+        status = "cancelled"
+        ctx.log("cancelled; `synthsign resume` continues it", "warning")
+    except SynthSignError as exc:
+        status, error = "failed", str(exc)
+        ctx.log(f"failed: {exc}", "error")
+    except Exception as exc:  # recorded with its traceback, the run stays resumable
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        ctx.log("failed:\n" + traceback.format_exc(), "error")
+    finally:
+        heartbeat_stop.set()
+    if dist.is_main:
+        prior = catalog.require_run(run_id).duration_s or 0.0
+        catalog.update_run(
+            run_id, status=status, error=error, finished_at=time.time(),
+            duration_s=prior + (time.time() - started),
+        )  # fmt: skip
+    dist.barrier()  # every process returns once the final status is in the catalog
+    ctx.emit("status", message=status, data={"status": status, "error": error})
+    return run_id
+
+
+def _record_environment(ctx: RunContext, device: str) -> None:
+    env = environment_record(device)
+    write_atomic(ctx.run_dir / "environment.json", json.dumps(env, indent=2) + "\n")
+    ctx.records.update_run(
+        ctx.run_id, device=device, versions_json=json.dumps(env["versions"]), git_commit=env["git_commit"]
+    )
+
+
+def _stage_function(stage: str) -> Callable[[RunContext], None]:
+    if stage == "generate":
+        from synthsign_tui.engine.stages.generate import generate_stage
+
+        return generate_stage
+    if stage == "train":
+        from synthsign_tui.engine.stages.train import train_stage
+
+        return train_stage
+    from synthsign_tui.engine.stages.evaluate import evaluate_stage
+
+    return evaluate_stage
+
+
+def _check_until(until: str | None) -> None:
+    if until is not None and until not in STAGES:
+        raise SynthSignError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
+
+
+def _beat(catalog: Catalog, run_id: int, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            catalog.heartbeat(run_id)
+        except Exception:  # the next beat tries again
+            log.exception("heartbeat failed")
+
+
+def evaluate_run(
+    catalog: Catalog, run_id: int, reals: dict[str, Path], checkpoint: str = "best"
+) -> list[dict[str, Any]]:
+    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations."""
+    from synthsign_tui.engine.stages.evaluate import evaluate_more
+
+    run = catalog.require_run(run_id)
+    config = validate(run.config, f"run {run_id}'s saved config")
+    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint)
+
+
+def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
+    """Predictions of a run's best checkpoint for image files and folders (see `stages.evaluate.predict_paths`)."""
+    from synthsign_tui.engine.stages import evaluate
+
+    return evaluate.predict_paths(run_dir, paths)
