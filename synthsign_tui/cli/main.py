@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--real", action="append", required=True, metavar="NAME=DIR", help="a folder (repeatable)"
     )
     sp.add_argument("--json", action="store_true", help="print the evaluations as JSON")
+    sp.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite an earlier evaluation of the same name (never the run's own)",
+    )
     sp = sub.add_parser("predict", help="classify images (files or folders) with a run's best checkpoint")
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
@@ -139,7 +144,7 @@ def _dispatch(args) -> int:
     if command == "compare":
         return cmd_compare(catalog, args.run_ids, args.json)
     if command == "evaluate":
-        return cmd_evaluate(catalog, args.run_id, args.real, args.json)
+        return cmd_evaluate(catalog, args.run_id, args.real, args.json, args.replace)
     if command == "predict":
         return cmd_predict(catalog, args.run_id, args.paths, args.json)
     raise SynthSignError(f"unknown command {command!r}")
@@ -501,7 +506,9 @@ def cmd_compare(catalog: Catalog, run_ids: list[int], as_json: bool) -> int:
     return 0
 
 
-def cmd_evaluate(catalog: Catalog, run_id: int, reals: list[str], as_json: bool) -> int:
+def cmd_evaluate(
+    catalog: Catalog, run_id: int, reals: list[str], as_json: bool, replace: bool = False
+) -> int:
     from synthsign_tui.engine import evaluate_run
 
     folders = {}
@@ -512,7 +519,7 @@ def cmd_evaluate(catalog: Catalog, run_id: int, reals: list[str], as_json: bool)
         if not Path(folder).is_dir():
             raise SynthSignError(f"--real {item!r}: {folder} is not a folder")
         folders[name] = Path(folder)
-    results = evaluate_run(catalog, run_id, folders)
+    results = evaluate_run(catalog, run_id, folders, replace=replace)
     if as_json:
         print(json.dumps(results, indent=2))
         return 0

@@ -15,7 +15,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synthsign_tui.errors import ConfigError
-from synthsign_tui.vocab import DESIGNS
+from synthsign_tui.vocab import DESIGNS, RESERVED_EVALUATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout, where assets/ lives
 DICT_KEYS = ("data.variations.", "train.extra_sources.", "evaluate.extra_real.")  # free-form sub-keys
@@ -148,6 +148,17 @@ class EvaluateConfig(_Section):
         description="flip: average a whole photo's prediction with its mirror image's (not multi-crop windows)",
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
+
+    @field_validator("extra_real")
+    @classmethod
+    def _own_names(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(set(value) & set(RESERVED_EVALUATIONS))
+        if taken:
+            raise ValueError(
+                f"{taken} name the run's own evaluations ({', '.join(RESERVED_EVALUATIONS)}): give the folder "
+                "another name, or set evaluate.real_dir for the main real folder"
+            )
+        return value
 
 
 class RunConfig(_Section):

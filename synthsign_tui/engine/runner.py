@@ -29,7 +29,7 @@ from synthsign_tui.engine.context import Cancelled, Distributed, Event, RunConte
 from synthsign_tui.engine.device import default_device
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.files import write_atomic
-from synthsign_tui.vocab import RESUMABLE, STAGES
+from synthsign_tui.vocab import RESERVED_EVALUATIONS, RESUMABLE, STAGES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -250,12 +250,29 @@ def _beat(catalog: Catalog, run_id: int, stop: threading.Event) -> None:
 
 
 def evaluate_run(
-    catalog: Catalog, run_id: int, reals: dict[str, Path], checkpoint: str = "best"
+    catalog: Catalog, run_id: int, reals: dict[str, Path], checkpoint: str = "best", *, replace: bool = False
 ) -> list[dict[str, Any]]:
-    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations."""
+    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations.
+
+    The run's own evaluations (`vocab.RESERVED_EVALUATIONS`) are never replaced; another existing evaluation
+    of the same name and checkpoint is replaced only with `replace`. Both are checked before any work.
+    """
     from synthsign_tui.engine.stages.evaluate import evaluate_more
 
     run = catalog.require_run(run_id)
+    reserved = sorted(set(reals) & set(RESERVED_EVALUATIONS))
+    if reserved:
+        raise SynthSignError(
+            f"--real {reserved[0]}=...: {', '.join(RESERVED_EVALUATIONS)} are run {run_id}'s own evaluations and "
+            "cannot be replaced; give the folder another name, e.g. --real lisa=photos/lisa"
+        )
+    existing = {e.name for e in catalog.evaluations(run_id) if e.checkpoint == checkpoint}
+    clash = sorted(set(reals) & existing)
+    if clash and not replace:
+        raise SynthSignError(
+            f"run {run_id} already has an evaluation named {clash[0]!r} ({checkpoint} checkpoint): add --replace "
+            "to overwrite it, or choose another name"
+        )
     config = validate(run.config, f"run {run_id}'s saved config")
     return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint)
 

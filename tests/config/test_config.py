@@ -145,3 +145,9 @@ def test_unknown_preset_and_missing_file():
         load_config(preset="road-signs-ofline")
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(RunConfig.__name__ + ".toml")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["real", "synthetic-val"])
+def test_extra_real_cannot_take_the_runs_own_evaluation_names(name):
+    with pytest.raises(ConfigError, match="own evaluations"):
+        load_config(overrides=[f"evaluate.extra_real.{name}=photos"])

@@ -167,3 +167,20 @@ def test_flip_averaging_is_the_mean_of_the_photo_and_its_mirror(trained, tmp_pat
     assert same["probabilities"] == windows["probabilities"] and same["crop"] == windows["crop"]
     result, _ = evaluate_folder(model, meta, "real", "best", items, tmp_path, multicrop="on", tta="flip")
     assert result["mode"] == "multicrop"
+
+
+def test_evaluate_run_never_replaces_the_runs_own_results_and_asks_before_others(trained):
+    ctx, real, _ = trained
+    before = {(e.name, e.checkpoint): e.id for e in ctx.records.evaluations(ctx.run_id)}
+    headline = ctx.records.require_run(ctx.run_id).real_acc
+    for own in ("real", "synthetic-val"):
+        with pytest.raises(SynthSignError, match="own evaluations"):
+            evaluate_run(ctx.records, ctx.run_id, {own: real})
+    evaluate_run(ctx.records, ctx.run_id, {"second": real})
+    with pytest.raises(SynthSignError, match="--replace"):
+        evaluate_run(ctx.records, ctx.run_id, {"second": real})
+    evaluate_run(ctx.records, ctx.run_id, {"second": real}, replace=True)
+    after = {(e.name, e.checkpoint): e.id for e in ctx.records.evaluations(ctx.run_id)}
+    assert {k: v for k, v in after.items() if k in before} == before  # the run's own rows untouched
+    assert [k for k in after if k[0] == "second"] == [("second", "best")]
+    assert ctx.records.require_run(ctx.run_id).real_acc == headline
