@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from synthsign_tui.catalog.store import Catalog
 from synthsign_tui.catalog.tables import EpochMetric, Evaluation, LogLine, Prediction, Run, Sample
+from synthsign_tui.vocab import SYNTHETIC_VAL
 
 MAX_POINTS = 400
 SAMPLES_EVERY_S = 3.0  # thumbnails change at most this often, however fast images are made
@@ -116,7 +117,7 @@ class RunReader:
             self.evaluation_ids = ids
             update.evaluations = evaluations
             for ev in evaluations:
-                if ev.checkpoint != "before" and ev.name != "synthetic-val":
+                if ev.checkpoint != "before" and ev.name != SYNTHETIC_VAL:
                     update.predictions[ev.id] = self.catalog.predictions(ev.id)
         return update
 
@@ -154,7 +155,7 @@ def varied(samples: list[Sample], n: int) -> list[Sample]:
 
 def primary_evaluation(evaluations: list[Evaluation]) -> Evaluation | None:
     """The real-photo evaluation to show first: `real` at the best checkpoint, else any after-training one."""
-    after = [e for e in evaluations if e.checkpoint != "before" and e.name != "synthetic-val"]
+    after = [e for e in evaluations if e.checkpoint != "before" and e.name != SYNTHETIC_VAL]
     for ev in after:
         if ev.name == "real":
             return ev

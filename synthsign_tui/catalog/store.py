@@ -35,6 +35,7 @@ from synthsign_tui.catalog.tables import (
     iso,
 )
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.vocab import SYNTHETIC_VAL
 
 SCHEMA_VERSION = 2
 HEARTBEAT_SECONDS = 5.0
@@ -368,10 +369,11 @@ class Catalog:
                 for p in predictions
             )
             run = s.get(Run, run_id)
-            if ev.name == "synthetic-val" and ev.checkpoint == "before":
-                run.before_val_acc = ev.accuracy
-            elif ev.name == "synthetic-val":
-                run.val_acc = ev.accuracy
+            # headline rule: balanced accuracy over the task's classes everywhere, so the gap compares like with like
+            if ev.name == SYNTHETIC_VAL and ev.checkpoint == "before":
+                run.before_val_acc = ev.balanced_accuracy
+            elif ev.name == SYNTHETIC_VAL:
+                run.val_acc = ev.balanced_accuracy
             if primary and ev.checkpoint == "before":
                 run.before_real_bal_acc = ev.balanced_accuracy
             elif primary:
@@ -462,7 +464,7 @@ class Catalog:
         predictions: list[dict[str, Any]] = []
         for ev in self.evaluations(run_id):
             evaluations.append(ev.to_dict())
-            if ev.checkpoint != "before" and ev.name != "synthetic-val":
+            if ev.checkpoint != "before" and ev.name != SYNTHETIC_VAL:
                 predictions.extend({"evaluation": ev.name, **p.to_dict()} for p in self.predictions(ev.id))
         return {
             **self.run_summary(run),

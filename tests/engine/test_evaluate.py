@@ -15,6 +15,7 @@ from synthsign_tui.engine.stages.evaluate import (
     evaluate_folder,
     evaluate_stage,
     expected_calibration_error,
+    metrics,
 )
 from synthsign_tui.engine.stages.train import train_stage
 from synthsign_tui.errors import SynthSignError
@@ -49,11 +50,15 @@ def test_evaluate_stage_stores_before_and_best_for_each_set(trained):
     assert set(evaluations) == {(n, c) for n in ("synthetic-val", "real", "flat") for c in ("before", "best")}
     assert len([e for e in events if e.kind == "evaluation"]) == 6
 
-    # `before` is the untrained model exactly as training built it: same as the epoch-0 val accuracy
+    # `before` is the untrained model exactly as training built it: same as the epoch-0 val accuracy, which
+    # training measures by the same rule (balanced over the task's classes)
     epoch0 = ctx.records.epochs(ctx.run_id)[0]
-    assert evaluations["synthetic-val", "before"].accuracy == pytest.approx(epoch0.val_acc)
+    assert evaluations["synthetic-val", "before"].balanced_accuracy == pytest.approx(epoch0.val_acc)
     best_epoch = torch.load(ctx.checkpoint_dir / "best.pt", weights_only=True)["epoch"]
-    assert evaluations["synthetic-val", "best"].accuracy == pytest.approx(
+    run = ctx.records.require_run(ctx.run_id)
+    assert run.val_acc == evaluations["synthetic-val", "best"].balanced_accuracy
+    assert run.gap == pytest.approx(run.val_acc - run.real_bal_acc)
+    assert evaluations["synthetic-val", "best"].balanced_accuracy == pytest.approx(
         ctx.records.epochs(ctx.run_id)[best_epoch].val_acc
     )
 
@@ -184,3 +189,24 @@ def test_evaluate_run_never_replaces_the_runs_own_results_and_asks_before_others
     assert {k: v for k, v in after.items() if k in before} == before  # the run's own rows untouched
     assert [k for k in after if k[0] == "second"] == [("second", "best")]
     assert ctx.records.require_run(ctx.run_id).real_acc == headline
+
+
+def test_headline_accuracy_is_over_the_tasks_classes_and_background_answers_are_wrong():
+    """A model that answers "no sign" for every image of the task scores 0, not the share of background images."""
+    classes = ["stop", "warning", "_background"]
+
+    def pred(label, predicted):
+        return {"label": label, "predicted": predicted, "confidence": 0.9}
+
+    lazy = (
+        [pred("stop", "_background")] * 3
+        + [pred("warning", "_background")] * 2
+        + [pred("_background", "_background")] * 20
+    )
+    m = metrics(lazy, classes)
+    assert m["accuracy"] == 0.0 and m["balanced_accuracy"] == 0.0
+    assert m["confusion_matrix"][2][2] == 20  # the background images still show in the matrix
+    mixed = [pred("stop", "stop")] * 3 + [pred("warning", "_background")] + [pred("warning", "warning")] * 3
+    m = metrics(mixed + [pred("_background", "stop")] * 5, classes)
+    assert m["balanced_accuracy"] == pytest.approx((1.0 + 0.75) / 2)
+    assert m["accuracy"] == pytest.approx(6 / 7)

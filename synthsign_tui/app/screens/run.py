@@ -43,7 +43,7 @@ from synthsign_tui.catalog.reader import (
     find_evaluation,
     primary_evaluation,
 )
-from synthsign_tui.vocab import RESUMABLE, STAGES
+from synthsign_tui.vocab import RESUMABLE, STAGES, SYNTHETIC_VAL
 
 LIVE_POLL_S = 0.5  # a live run is read this often (other processes' writes show within about a second)
 LIVE_DRAW_S = 1.0  # and its plots redrawn at most this often: drawing costs the training run CPU
@@ -273,14 +273,14 @@ class RunScreen(ShowsWorkerErrors, Screen):
             style = "" if change is None else ("green" if change > 0 else "red")
             table.add_row(label, fmt.pct(before), fmt.pct(after), Text(fmt.points(change), style=style))
 
-        syn_before, syn_after = find_evaluation(evs, "synthetic-val", "before"), None
-        syn_after = next((e for e in evs if e.name == "synthetic-val" and e.checkpoint != "before"), None)
+        syn_before, syn_after = find_evaluation(evs, SYNTHETIC_VAL, "before"), None
+        syn_after = next((e for e in evs if e.name == SYNTHETIC_VAL and e.checkpoint != "before"), None)
         row(
             "synthetic val accuracy",
             syn_before.accuracy if syn_before else run.before_val_acc,
             syn_after.accuracy if syn_after else run.val_acc,
         )
-        names = sorted({e.name for e in evs if e.name != "synthetic-val"}, key=lambda n: (n != "real", n))
+        names = sorted({e.name for e in evs if e.name != SYNTHETIC_VAL}, key=lambda n: (n != "real", n))
         for name in names:
             before = find_evaluation(evs, name, "before")
             after = next((e for e in evs if e.name == name and e.checkpoint != "before"), None)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,9 +44,11 @@ from synthsign_tui.engine.model.images import (
     normalize,
     read_image,
 )
+from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accuracy
 from synthsign_tui.engine.records import Records
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import BACKGROUND_CLASS as BACKGROUND
+from synthsign_tui.vocab import SYNTHETIC_VAL
 
 log = logging.getLogger(__name__)
 
@@ -216,25 +217,19 @@ def expected_calibration_error(confidences: list[float], correct: list[bool], bi
 
 
 def metrics(predictions: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
-    """scikit-learn metrics over the labelled predictions (labels=classes, so absent classes are fine)."""
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
+    """Accuracy and balanced accuracy over the task's classes (`model.metrics`: the background class is not one,
+    and predicting it is wrong), ECE over the same images; per-class scores and the confusion matrix
+    (scikit-learn, labels=classes) over every labelled image."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labelled = [p for p in predictions if p["label"] is not None]
+    task = [c for c in classes if c != BACKGROUND]
+    scored = [p for p in labelled if p["label"] in task]
     if not labelled:
         empty = {"accuracy": None, "balanced_accuracy": None, "ece": None}
         return {**empty, "per_class": {}, "confusion_matrix": []}
     y_true = [p["label"] for p in labelled]
     y_pred = [p["predicted"] for p in labelled]
-    with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # "y_pred contains classes not in y_true": recall over present classes
-        balanced = balanced_accuracy_score(y_true, y_pred)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0
     )
@@ -242,12 +237,13 @@ def metrics(predictions: list[dict[str, Any]], classes: list[str]) -> dict[str, 
         c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
         for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
     }
+    ece = expected_calibration_error(
+        [p["confidence"] for p in scored], [p["label"] == p["predicted"] for p in scored]
+    )
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced),
-        "ece": expected_calibration_error(
-            [p["confidence"] for p in labelled], [t == q for t, q in zip(y_true, y_pred, strict=True)]
-        ),
+        "accuracy": task_accuracy(y_true, y_pred, task),
+        "balanced_accuracy": task_balanced_accuracy(y_true, y_pred, task),
+        "ece": ece if scored else None,
         "per_class": per_class,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
     }
@@ -318,7 +314,7 @@ def evaluate_stage(ctx: RunContext) -> None:
         val_items = [
             (p, classes[i]) for p, i in class_folder_images(val_dir, classes, "the generated dataset")
         ]
-        sets.append(("synthetic-val", val_dir, val_items))
+        sets.append((SYNTHETIC_VAL, val_dir, val_items))
     reals = {"real": config.evaluate.real_dir, **config.evaluate.extra_real}
     for name, folder in reals.items():
         root = resolve_path(folder)
@@ -338,7 +334,7 @@ def evaluate_stage(ctx: RunContext) -> None:
     for checkpoint in ("before", "best"):
         model, meta = load_model(ctx.checkpoint_dir, checkpoint, config)
         for name, root, items in sets:
-            synthetic = name == "synthetic-val"
+            synthetic = name == SYNTHETIC_VAL
             result, predictions = evaluate_folder(
                 model, meta, name, checkpoint, items, root, multicrop="off" if synthetic else config.evaluate.multicrop,
                 real_only=not synthetic, batch_size=config.evaluate.batch_size, on_image=on_image, dist=dist,

@@ -39,6 +39,7 @@ from synthsign_tui.engine.model.images import (
     class_folder_images,
     normalize,
 )
+from synthsign_tui.engine.model.metrics import task_balanced_accuracy
 from synthsign_tui.errors import SynthSignError
 
 log = logging.getLogger(__name__)
@@ -122,18 +123,24 @@ def train_one_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model, loader, accelerator, mean, std) -> tuple[float | None, float | None]:
-    """(cross-entropy without label smoothing, accuracy) over `loader`; (None, None) for an empty split."""
+def evaluate(model, loader, accelerator, mean, std, task_classes: int) -> tuple[float | None, float | None]:
+    """(cross-entropy without label smoothing, balanced accuracy) over `loader`; (None, None) for an empty split.
+
+    The accuracy is `metrics.task_balanced_accuracy`: over the first `task_classes` classes (the user's), so the
+    internal background class after them is not a class of the task and predicting it is wrong.
+    """
     model.eval()
-    losses, hits = [], []
+    losses, predicted, truth = [], [], []
     for images, labels in loader:
         output = model(normalize(images, mean, std)).float()
         output, labels = accelerator.gather_for_metrics((output, labels))
         losses.append(nn.functional.cross_entropy(output, labels, reduction="none"))
-        hits.append(output.argmax(1) == labels)
+        predicted.append(output.argmax(1))
+        truth.append(labels)
     if not losses:
         return None, None
-    return float(torch.cat(losses).mean()), float(torch.cat(hits).float().mean())
+    y_true, y_pred = torch.cat(truth).tolist(), torch.cat(predicted).tolist()
+    return float(torch.cat(losses).mean()), task_balanced_accuracy(y_true, y_pred, list(range(task_classes)))
 
 
 def _make_optimizer(cfg: Any, params) -> torch.optim.Optimizer:
@@ -272,7 +279,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
             ctx.records.delete_steps_after(ctx.run_id, resume["epoch"])
         ctx.log(f"resuming after epoch {resume['epoch']} of {cfg.epochs}")
     else:
-        val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std)
+        val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std, len(config.class_names))
         if val_acc is not None:
             _record_epoch(ctx, {"epoch": 0, "val_loss": val_loss, "val_acc": val_acc})
             ctx.log(f"epoch 0 (untrained): val loss {val_loss:.3f}, val acc {val_acc:.3f}")
@@ -300,7 +307,9 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         )
         seconds = time.time() - started
         steps.flush()
-        val_loss, val_acc = evaluate(model if ema is None else ema, val_loader, accelerator, mean, std)
+        val_loss, val_acc = evaluate(
+            model if ema is None else ema, val_loader, accelerator, mean, std, len(config.class_names)
+        )
         row = {
             "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
             "val_acc": val_acc, "lr": scheduler.get_last_lr()[0], "seconds": seconds, "images_per_s": seen / seconds,
