@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check synthsign_tui tests benchmarks
 	$(BIN)/ruff format --check synthsign_tui tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff format synthsign_tui tests benchmarks
@@ -46,4 +47,4 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact pins used by `make` (pip install -c constraints.txt). Regenerate with `make lock`.' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

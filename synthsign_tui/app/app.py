@@ -111,6 +111,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         from synthsign_tui.engine import processes as dist
 
         devices = "cuda" if torch.cuda.is_available() else "cpu"
+        assert self.catalog is not None  # opened on mount, before any key works
         launch = dist.launch_detached(config, self.catalog, processes, devices)
         self.launches[launch.run_id] = launch
         self.call_from_thread(
@@ -129,8 +130,10 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         from synthsign_tui import engine
 
         cancel = threading.Event()
+        assert self.catalog is not None  # opened on mount, before any key works
         if config is not None:
             run_id = engine.create_run(config, self.catalog, command="synthsign (dashboard)").id
+        assert run_id is not None  # given, or just created
         relay = EventRelay(self, run_id)
         self.cancels[run_id] = cancel
         self.relays[run_id] = relay

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ SCREEN_TITLES = {
 }
 
 
-def bindings_for(screen: str) -> list[Binding]:
+def bindings_for(screen: str) -> list[BindingType]:
     return [
         Binding(k.key, k.action, k.description, show=k.footer, priority=k.priority, key_display=k.display)
         for k in KEYS

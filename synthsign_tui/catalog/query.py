@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from synthsign_tui.catalog.tables import Run
 from synthsign_tui.errors import SynthSignError
@@ -85,7 +86,7 @@ class QueryError(SynthSignError):
 class Filter:
     """A parsed filter: SQL conditions plus the flags the SQL cannot express alone."""
 
-    conditions: list[ColumnElement] = field(default_factory=list)
+    conditions: list[ColumnElement[Any]] = field(default_factory=list)
     include_archived: bool = False
     marked_only: bool = False
 
@@ -102,7 +103,7 @@ def parse(text: str) -> Filter:
         term = word[1:] if negate else word
         if term.lower() in ("is:archived", "archived", "archived:yes"):
             out.include_archived = True
-            cond = Run.archived == (not negate)
+            cond = col(Run.archived) == (not negate)
             out.conditions.append(cond)
             continue
         if term.lower() == "is:marked":
@@ -120,38 +121,41 @@ def statement(
     descending: bool = True,
     include_archived: bool = False,
     columns: tuple[Any, ...] | None = None,
-):
+) -> Select[Any]:
     """SELECT runs (or the given columns) matching `text`, sorted by a FIELDS name; archived hidden unless asked."""
     flt = parse(text)
     query = select(*columns) if columns else select(Run)
     if not (include_archived or flt.include_archived):
-        query = query.where(Run.archived == False)  # noqa: E712 (SQL expression)
+        query = query.where(col(Run.archived) == False)  # noqa: E712 (SQL expression)
     if flt.conditions:
         query = query.where(and_(*flt.conditions))
     column = sort_column(order_by)
     # NULLs last either way: a run without a metric is never the "best" one
-    query = query.order_by(column.is_(None), column.desc() if descending else column.asc(), Run.id.desc())
+    query = query.order_by(
+        column.is_(None), column.desc() if descending else column.asc(), col(Run.id).desc()
+    )
     return query
 
 
-def count_statement(text: str = "", *, include_archived: bool = False):
+def count_statement(text: str = "", *, include_archived: bool = False) -> Select[int]:
     flt = parse(text)
     query = select(func.count()).select_from(Run)
     if not (include_archived or flt.include_archived):
-        query = query.where(Run.archived == False)  # noqa: E712
+        query = query.where(col(Run.archived) == False)  # noqa: E712
     if flt.conditions:
         query = query.where(and_(*flt.conditions))
     return query
 
 
-def sort_column(name: str):
+def sort_column(name: str) -> ColumnElement[Any]:
     column = FIELDS.get(name, name)
     if not hasattr(Run, column) or column == "config_json":
         raise QueryError(f"cannot sort by {name!r}: choose one of {', '.join(sorted(FIELDS))}")
-    return getattr(Run, column)
+    attribute: ColumnElement[Any] = getattr(Run, column)
+    return attribute
 
 
-def _term(term: str) -> ColumnElement:
+def _term(term: str) -> ColumnElement[Any]:
     m = _TERM.match(term)
     if not m:
         pattern = f"%{_escape_like(term)}%"
@@ -172,7 +176,7 @@ def _term(term: str) -> ColumnElement:
             "config key like train.lr"
         )
     column_name = FIELDS[key]
-    column = getattr(Run, column_name)
+    column: ColumnElement[Any] = getattr(Run, column_name)
     if raw.lower() in ("none", "null"):
         if op in ("=", ":"):
             return column.is_(None)
@@ -185,7 +189,7 @@ def _term(term: str) -> ColumnElement:
     return _compare(column, op, value)
 
 
-def _config_term(term: str, key: str, op: str, raw: str) -> ColumnElement:
+def _config_term(term: str, key: str, op: str, raw: str) -> ColumnElement[Any]:
     from synthsign_tui.config import RunConfig, known_keys
 
     known = known_keys(RunConfig)
@@ -208,7 +212,7 @@ def _config_term(term: str, key: str, op: str, raw: str) -> ColumnElement:
     return _compare(value_expr, op, number)
 
 
-def _text_compare(term: str, column, op: str, raw: str) -> ColumnElement:
+def _text_compare(term: str, column: ColumnElement[Any], op: str, raw: str) -> ColumnElement[Any]:
     if op == ":":
         return column.ilike(f"%{_escape_like(raw)}%", escape="\\")
     if op == "=":
@@ -218,12 +222,19 @@ def _text_compare(term: str, column, op: str, raw: str) -> ColumnElement:
     return _compare(column, op, raw)
 
 
-def _compare(column, op: str, value: Any) -> ColumnElement:
+def _compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[Any]:
     if op in ("=", ":"):
-        return column == value
+        equal: ColumnElement[Any] = column == value
+        return equal
     if op == "!=":
         return or_(column.is_(None), column != value)
-    return {">": column > value, ">=": column >= value, "<": column < value, "<=": column <= value}[op]
+    compared: ColumnElement[Any] = {
+        ">": column > value,
+        ">=": column >= value,
+        "<": column < value,
+        "<=": column <= value,
+    }[op]
+    return compared
 
 
 def _number(term: str, key: str, raw: str) -> float:

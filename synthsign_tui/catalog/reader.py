@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from synthsign_tui.catalog.store import Catalog
 from synthsign_tui.catalog.tables import EpochMetric, Evaluation, LogLine, Prediction, Run, Sample
@@ -124,8 +124,10 @@ class RunReader:
     def _epochs(self) -> list[EpochMetric]:
         """All epochs, reading only rows added since the last call (a resumed run re-adds epochs: newest wins)."""
         with self.catalog.session() as s:
-            q = select(EpochMetric).where(EpochMetric.run_id == self.run_id, EpochMetric.id > self.last_epoch)
-            for row in s.exec(q.order_by(EpochMetric.id)).all():
+            q = select(EpochMetric).where(
+                col(EpochMetric.run_id) == self.run_id, col(EpochMetric.id) > self.last_epoch
+            )
+            for row in s.exec(q.order_by(col(EpochMetric.id))).all():
                 self.epoch_rows[row.epoch] = row
                 self.last_epoch = row.id
         return [self.epoch_rows[e] for e in sorted(self.epoch_rows)]
@@ -134,8 +136,8 @@ class RunReader:
         with self.catalog.session() as s:
             rows: list[Sample] = []
             for label in labels:
-                q = select(Sample).where(Sample.run_id == self.run_id, Sample.label == label)
-                rows.extend(s.exec(q.order_by(Sample.id.desc()).limit(n)).all())
+                q = select(Sample).where(col(Sample.run_id) == self.run_id, col(Sample.label) == label)
+                rows.extend(s.exec(q.order_by(col(Sample.id).desc()).limit(n)).all())
         return sorted(rows, key=lambda r: -r.id)
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, delete, select
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
 from synthsign_tui.catalog.tables import (
     EpochMetric,
@@ -60,7 +61,7 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _set_pragmas(dbapi_connection, _record) -> None:
+def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -122,16 +123,15 @@ class Catalog:
                         continue
                     kind = column.type.compile(dialect=self.engine.dialect)
                     default = (
-                        column.default.arg
-                        if column.default is not None and column.default.is_scalar
-                        else None
+                        column.default.arg if isinstance(column.default, ScalarElementColumnDefault) else None
                     )
                     clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
                     conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(text("PRAGMA user_version")).scalar_one()
+            version: int = conn.execute(text("PRAGMA user_version")).scalar_one()
+            return version
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -183,12 +183,16 @@ class Catalog:
             raise SynthSignError(f"no run {run_id} in {self.path}: `synthsign runs` lists the runs")
         return run
 
+    def _row(self, s: Session, run_id: int) -> Run:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise SynthSignError(f"no run {run_id} in {self.path}")
+        return run
+
     def update_run(self, run_id: int, **fields: Any) -> Run:
         fields.setdefault("updated_at", time.time())
         with self.session() as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise SynthSignError(f"no run {run_id} in {self.path}")
+            run = self._row(s, run_id)
             for key, value in fields.items():
                 if not hasattr(run, key):
                     raise AttributeError(f"Run has no field {key!r}")
@@ -224,12 +228,12 @@ class Catalog:
             raise SynthSignError(f"cannot sort by {order_by!r}: it is not a run column")
         query = select(Run)
         if not include_archived:
-            query = query.where(Run.archived == False)  # noqa: E712 (SQL expression)
+            query = query.where(col(Run.archived) == False)  # noqa: E712 (SQL expression)
         if status:
-            query = query.where(Run.status == status)
+            query = query.where(col(Run.status) == status)
         if updated_since is not None:
-            query = query.where(Run.updated_at > updated_since)
-        query = query.order_by(column.desc() if descending else column.asc(), Run.id.desc())
+            query = query.where(col(Run.updated_at) > updated_since)
+        query = query.order_by(column.desc() if descending else column.asc(), col(Run.id).desc())
         if limit:
             query = query.limit(limit)
         with self.session() as s:
@@ -239,7 +243,7 @@ class Catalog:
         """Runs left `running` by a process that died (stale heartbeat) become `interrupted`."""
         now = now or time.time()
         with self.session() as s:
-            runs = s.exec(select(Run).where(Run.status == "running")).all()
+            runs = s.exec(select(Run).where(col(Run.status) == "running")).all()
             stale = [r for r in runs if is_stale(r.heartbeat_at, now)]
             for run in stale:
                 run.status = "interrupted"
@@ -257,8 +261,8 @@ class Catalog:
         run = self.require_run(run_id)
         with self.session() as s:
             for model in (Prediction, Evaluation, EpochMetric, StepMetric, LogLine, Sample):
-                s.exec(delete(model).where(model.run_id == run_id))
-            s.exec(delete(Run).where(Run.id == run_id))
+                s.exec(delete(model).where(col(model.run_id) == run_id))
+            s.exec(delete(Run).where(col(Run.id) == run_id))
             s.commit()
         if remove_folder and run.run_dir and Path(run.run_dir).is_dir():
             shutil.rmtree(run.run_dir)
@@ -268,10 +272,12 @@ class Catalog:
     def add_epoch(self, run_id: int, epoch: int, **metrics: Any) -> EpochMetric:
         """Record (or replace, on resume) one epoch and refresh the run's headline values."""
         with self.session() as s:
-            s.exec(delete(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch == epoch))
+            s.exec(
+                delete(EpochMetric).where(col(EpochMetric.run_id) == run_id, col(EpochMetric.epoch) == epoch)
+            )
             row = EpochMetric(run_id=run_id, epoch=epoch, **metrics)
             s.add(row)
-            run = s.get(Run, run_id)
+            run = self._row(s, run_id)
             if epoch > 0:
                 run.epochs_done = max(run.epochs_done, epoch)
                 run.train_loss = metrics.get("train_loss", run.train_loss)
@@ -291,7 +297,7 @@ class Catalog:
 
     def epochs(self, run_id: int) -> list[EpochMetric]:
         with self.session() as s:
-            q = select(EpochMetric).where(EpochMetric.run_id == run_id).order_by(EpochMetric.epoch)
+            q = select(EpochMetric).where(col(EpochMetric.run_id) == run_id).order_by(col(EpochMetric.epoch))
             return list(s.exec(q).all())
 
     def add_steps(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -304,13 +310,13 @@ class Catalog:
     def delete_steps_after(self, run_id: int, epoch: int) -> None:
         """Drop the step rows of epochs after `epoch` (an interrupted epoch being rerun is not drawn twice)."""
         with self.session() as s:
-            s.exec(delete(StepMetric).where(StepMetric.run_id == run_id, StepMetric.epoch > epoch))
+            s.exec(delete(StepMetric).where(col(StepMetric.run_id) == run_id, col(StepMetric.epoch) > epoch))
             s.commit()
 
     def steps(self, run_id: int, after_id: int = 0) -> list[StepMetric]:
         with self.session() as s:
-            q = select(StepMetric).where(StepMetric.run_id == run_id, StepMetric.id > after_id)
-            return list(s.exec(q.order_by(StepMetric.id)).all())
+            q = select(StepMetric).where(col(StepMetric.run_id) == run_id, col(StepMetric.id) > after_id)
+            return list(s.exec(q.order_by(col(StepMetric.id))).all())
 
     def add_evaluation(
         self,
@@ -345,14 +351,14 @@ class Catalog:
         with self.session() as s:
             old = s.exec(
                 select(Evaluation.id).where(
-                    Evaluation.run_id == run_id,
-                    Evaluation.name == ev.name,
-                    Evaluation.checkpoint == ev.checkpoint,
+                    col(Evaluation.run_id) == run_id,
+                    col(Evaluation.name) == ev.name,
+                    col(Evaluation.checkpoint) == ev.checkpoint,
                 )
             ).all()
             if old:
-                s.exec(delete(Prediction).where(Prediction.evaluation_id.in_(old)))
-                s.exec(delete(Evaluation).where(Evaluation.id.in_(old)))
+                s.exec(delete(Prediction).where(col(Prediction.evaluation_id).in_(old)))
+                s.exec(delete(Evaluation).where(col(Evaluation.id).in_(old)))
             s.add(ev)
             s.flush()
             s.add_all(
@@ -368,7 +374,7 @@ class Catalog:
                 )
                 for p in predictions
             )
-            run = s.get(Run, run_id)
+            run = self._row(s, run_id)
             # headline rule: balanced accuracy over the task's classes everywhere, so the gap compares like with like
             if ev.name == SYNTHETIC_VAL and ev.checkpoint == "before":
                 run.before_val_acc = ev.balanced_accuracy
@@ -389,12 +395,16 @@ class Catalog:
 
     def evaluations(self, run_id: int) -> list[Evaluation]:
         with self.session() as s:
-            q = select(Evaluation).where(Evaluation.run_id == run_id).order_by(Evaluation.id)
+            q = select(Evaluation).where(col(Evaluation.run_id) == run_id).order_by(col(Evaluation.id))
             return list(s.exec(q).all())
 
     def predictions(self, evaluation_id: int) -> list[Prediction]:
         with self.session() as s:
-            q = select(Prediction).where(Prediction.evaluation_id == evaluation_id).order_by(Prediction.id)
+            q = (
+                select(Prediction)
+                .where(col(Prediction.evaluation_id) == evaluation_id)
+                .order_by(col(Prediction.id))
+            )
             return list(s.exec(q).all())
 
     # ------------------------------------------------------------------ logs, samples, settings
@@ -406,7 +416,11 @@ class Catalog:
 
     def logs(self, run_id: int, after_id: int = 0, limit: int | None = None) -> list[LogLine]:
         with self.session() as s:
-            q = select(LogLine).where(LogLine.run_id == run_id, LogLine.id > after_id).order_by(LogLine.id)
+            q = (
+                select(LogLine)
+                .where(col(LogLine.run_id) == run_id, col(LogLine.id) > after_id)
+                .order_by(col(LogLine.id))
+            )
             return list(s.exec(q.limit(limit) if limit else q).all())
 
     def add_samples(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -418,7 +432,12 @@ class Catalog:
     def samples(self, run_id: int, limit: int = 8) -> list[Sample]:
         """The newest generated images of a run, newest first."""
         with self.session() as s:
-            q = select(Sample).where(Sample.run_id == run_id).order_by(Sample.id.desc()).limit(limit)
+            q = (
+                select(Sample)
+                .where(col(Sample.run_id) == run_id)
+                .order_by(col(Sample.id).desc())
+                .limit(limit)
+            )
             return list(s.exec(q).all())
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:

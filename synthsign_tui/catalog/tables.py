@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import RESUMABLE, STATUSES  # noqa: F401 (the statuses a run row takes)
 
 STALE_AFTER_SECONDS = 30.0
@@ -45,7 +47,7 @@ class Run(SQLModel, table=True):
         )
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     name: str = Field(index=True)
     preset: str | None = None
     status: str = Field(default="queued", index=True)
@@ -95,8 +97,16 @@ class Run(SQLModel, table=True):
     duration_s: float | None = None
 
     @property
+    def folder(self) -> Path:
+        """The run's folder (every run gets one when it is created)."""
+        if not self.run_dir:
+            raise SynthSignError(f"run {self.id} has no folder in the catalog")
+        return Path(self.run_dir)
+
+    @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self.config_json)
+        config: dict[str, Any] = json.loads(self.config_json)
+        return config
 
     @property
     def tag_list(self) -> list[str]:
@@ -113,7 +123,7 @@ class EpochMetric(SQLModel, table=True):
     __tablename__ = "epochs"
     __table_args__ = (UniqueConstraint("run_id", "epoch"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     run_id: int = Field(foreign_key="runs.id", index=True)
     epoch: int
     train_loss: float | None = None
@@ -130,7 +140,7 @@ class StepMetric(SQLModel, table=True):
     __tablename__ = "steps"
     __table_args__ = (Index("ix_steps_run_id_id", "run_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     run_id: int = Field(foreign_key="runs.id")
     epoch: int
     step: int
@@ -141,7 +151,7 @@ class StepMetric(SQLModel, table=True):
 class Evaluation(SQLModel, table=True):
     __tablename__ = "evaluations"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     run_id: int = Field(foreign_key="runs.id", index=True)
     name: str
     checkpoint: str
@@ -183,7 +193,7 @@ class Evaluation(SQLModel, table=True):
 class Prediction(SQLModel, table=True):
     __tablename__ = "predictions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     evaluation_id: int = Field(foreign_key="evaluations.id", index=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
     path: str
@@ -208,7 +218,7 @@ class LogLine(SQLModel, table=True):
     __tablename__ = "logs"
     __table_args__ = (Index("ix_logs_run_id_id", "run_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     run_id: int = Field(foreign_key="runs.id")
     created_at: float = Field(default_factory=time.time)
     level: str = "info"
@@ -221,7 +231,7 @@ class Sample(SQLModel, table=True):
     __tablename__ = "samples"
     __table_args__ = (Index("ix_samples_run_id_id", "run_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until inserted; every row read has one
     run_id: int = Field(foreign_key="runs.id")
     path: str
     label: str

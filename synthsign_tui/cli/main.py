@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.columns import Columns
 from rich.console import Console
@@ -33,7 +33,7 @@ err_console = Console(stderr=True)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         err_console.print(f"[red]error:[/] {message}\nRun `{self.prog} --help` for the options.")
         raise SystemExit(EXIT_USAGE)
@@ -545,7 +545,7 @@ def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool)
     if missing:
         raise SynthSignError(f"no such file or folder: {', '.join(missing)}")
     run = catalog.require_run(run_id)
-    predictions = predict_paths(Path(run.run_dir), paths)
+    predictions = predict_paths(run.folder, paths)
     if as_json:
         print(json.dumps(predictions, indent=2))
         return 0

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from synthsign_tui.errors import ConfigError
 from synthsign_tui.vocab import DESIGNS, RESERVED_EVALUATIONS
@@ -226,7 +227,7 @@ def known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-def _format_error(err: dict[str, Any]) -> str:
+def _format_error(err: ErrorDetails) -> str:
     loc = [str(p) for p in err["loc"]]
     # classes.0.name -> data.classes[0].name
     key = ".".join(loc).replace(".classes.", ".classes[", 1)

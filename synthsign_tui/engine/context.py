@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from synthsign_tui.config import RunConfig
 from synthsign_tui.errors import SynthSignError
@@ -90,7 +90,7 @@ class Distributed:
             raise failure
         if report is not None:
             raise _reported_failure(report)
-        return result
+        return cast(T, result)
 
     def together(self, work: Callable[[], T], while_waiting: Callable[[], None] | None = None) -> T:
         """`work()` on every process, then wait for all; if it failed or was cancelled anywhere, every process raises.
@@ -116,7 +116,7 @@ class Distributed:
         for report in reports:
             if report is not None:
                 raise _reported_failure(report)
-        return result
+        return cast(T, result)
 
 
 def _failure_report(failure: BaseException | None, process_index: int) -> tuple[int, str, str] | None:

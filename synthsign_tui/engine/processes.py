@@ -101,7 +101,7 @@ class Launch:
     """A run started in the background: follow `run_id` in the catalog; `process` is the launcher."""
 
     run_id: int
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
     command: list[str]
 
@@ -148,7 +148,7 @@ def prepare_launch(
     run = create_run(config, catalog, until=until)
     command = launch_command(run.id, catalog, num_processes, devices, until)
     catalog.update_run(run.id, command=shlex.join(command))
-    write_atomic(Path(run.run_dir) / "command.txt", shlex.join(command) + "\n")
+    write_atomic(run.folder / "command.txt", shlex.join(command) + "\n")
     return run.id, command
 
 
@@ -166,7 +166,7 @@ def launch_detached(
     (`os.killpg`) cancels cleanly and leaves it resumable.
     """
     run_id, command = prepare_launch(config, catalog, num_processes, devices, until)
-    log_path = Path(catalog.require_run(run_id).run_dir) / "launch.log"
+    log_path = catalog.require_run(run_id).folder / "launch.log"
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

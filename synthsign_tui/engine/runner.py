@@ -9,6 +9,7 @@ resumable. The engine knows nothing of the UI.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -95,7 +96,7 @@ def create_run(
     """
     check_inputs(config, until)
     run = catalog.create_run(config, command=command)
-    run_dir = Path(run.run_dir)
+    run_dir = run.folder
     run_dir.mkdir(parents=True, exist_ok=False)
     write_atomic(run_dir / "config.toml", config.to_toml())
     write_atomic(run_dir / "command.txt", (command or "") + "\n")
@@ -165,7 +166,7 @@ def execute(
     cancel = cancel or threading.Event()
     run = catalog.require_run(run_id)
     config = validate(run.config, f"run {run_id}'s saved config")
-    ctx = RunContext(run_id, Path(run.run_dir), config, catalog, on_event, cancel, dist)
+    ctx = RunContext(run_id, run.folder, config, catalog, on_event, cancel, dist)
     last = STAGES.index(until) if until else len(STAGES) - 1
     started = time.time()
     heartbeat_stop = threading.Event()
@@ -191,7 +192,7 @@ def execute(
             if dist.is_main:
                 catalog.update_run(run_id, stage=stage, progress_done=0, progress_total=0)
             ctx.emit("status", stage=stage, message=f"stage {stage}", data={"status": "running"})
-            dist.together(lambda stage=stage: _stage_function(stage)(ctx))
+            dist.together(functools.partial(_stage_function(stage), ctx))
     except Cancelled:
         status = "cancelled"
         ctx.log("cancelled; `synthsign resume` continues it", "warning")
@@ -274,7 +275,7 @@ def evaluate_run(
             "to overwrite it, or choose another name"
         )
     config = validate(run.config, f"run {run_id}'s saved config")
-    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint)
+    return evaluate_more(catalog, run_id, run.folder, config, reals, checkpoint)
 
 
 def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:

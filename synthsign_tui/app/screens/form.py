@@ -363,14 +363,14 @@ class FormScreen(ShowsWorkerErrors, Screen):
         box.mount_all(self._class_rows(classes))
 
     @on(Button.Pressed, "#add-class")
-    def add_class(self) -> None:
+    def add_class_row(self) -> None:
         data, _ = self.form_data()
         classes = data["data"]["classes"] + [{"name": "", "prompts": [], "draw": []}]
         self.base["data"]["classes"] = classes
         self._set_classes(classes)
 
     @on(Button.Pressed, "#remove-class")
-    def remove_class(self) -> None:
+    def remove_class_row(self) -> None:
         data, _ = self.form_data()
         classes = data["data"]["classes"][:-1]
         self.base["data"]["classes"] = classes

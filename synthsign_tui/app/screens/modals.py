@@ -216,7 +216,7 @@ class ExportModal(ModalScreen[tuple[str, Path] | None]):
             self.dismiss(None)
             return
         pressed = self.query_one(RadioSet).pressed_button
-        key = pressed.name if pressed is not None else self.choices[0][0]
+        key = (pressed.name if pressed is not None else None) or self.choices[0][0]
         self.dismiss((key, Path(self.query_one("#path", Input).value).expanduser()))
 
 
@@ -264,6 +264,7 @@ def _export(screen: Screen, what: str, path, run_id: int | None) -> None:
         n = exporter.export_table(catalog, path, text, sort, getattr(screen, "descending", True))
         message = f"Wrote {n} runs to {path}"
     else:
+        assert run_id is not None  # ExportModal offers the run choices only with a run
         exporter.export_run(catalog, run_id, path)
         message = f"Wrote run #{run_id} to {path}"
     screen.app.call_from_thread(screen.notify, message)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any, cast
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -61,7 +63,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
     def __init__(self, run_id: int) -> None:
         super().__init__()
         self.run_id = run_id
-        self.run = None
+        self.run: Any = None  # the Run row, from the first read on
         self.reader: RunReader | None = None
         self.axis = StepAxis()
         self.step_loss = Series()
@@ -143,6 +145,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
     @work(thread=True, group="run-read", exit_on_error=False)
     def _read(self) -> None:
         try:
+            assert self.reader is not None  # made in _poll before the first read
             update = self.reader.read()
         finally:
             self._polling = False
@@ -266,7 +269,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             ("after", "right"),
             ("change", "right"),
         ):
-            table.add_column(name, justify=justify)
+            table.add_column(name, justify=cast(JustifyMethod, justify))
 
         def row(label: str, before: float | None, after: float | None) -> None:
             change = None if before is None or after is None else after - before
@@ -285,11 +288,15 @@ class RunScreen(ShowsWorkerErrors, Screen):
             before = find_evaluation(evs, name, "before")
             after = next((e for e in evs if e.name == name and e.checkpoint != "before"), None)
             label = "real photos" if name == "real" else name
-            row(f"{label}: accuracy", before and before.accuracy, after and after.accuracy)
+            row(
+                f"{label}: accuracy",
+                before.accuracy if before else None,
+                after.accuracy if after else None,
+            )
             row(
                 f"{label}: balanced accuracy",
-                before and before.balanced_accuracy,
-                after and after.balanced_accuracy,
+                before.balanced_accuracy if before else None,
+                after.balanced_accuracy if after else None,
             )
         if run.gap is not None:
             table.caption = f"synthetic-to-real gap {fmt.points(run.gap)}"

@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from sqlmodel import col
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -291,7 +292,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if self.total == 0 and action in NEEDS_A_RUN:
             return False
         if action == "preset_form":
-            return bool(parameters) and 1 <= int(parameters[0]) <= len(self.presets)
+            return bool(parameters) and 1 <= int(str(parameters[0])) <= len(self.presets)
         return True
 
     def poll(self) -> None:
@@ -309,7 +310,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         from synthsign_tui.catalog import Run, query
 
         columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
-        stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
+        stmt = query.statement(text, columns=columns).where(col(Run.updated_at) > since)
         with self.catalog.session() as s:
             rows = list(s.execute(stmt).all())
         if rows:

@@ -12,7 +12,7 @@ class Line:
     label: str
     xs: list[float]
     ys: list[float]
-    color: str
+    color: str | int  # a colour name or a plotext colour number
 
 
 class MetricPlot(PlotextPlot):

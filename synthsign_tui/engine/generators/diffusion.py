@@ -69,7 +69,8 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
 
     if name == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, name)
+    dtype: torch.dtype = getattr(torch, name)
+    return dtype
 
 
 def _how_to_get_model(model: str) -> str:
@@ -89,7 +90,7 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "~", "/")) or "\\" in model or model.count("/") > 1
 
 
-def load_pipeline(model: str, dtype: torch.dtype):
+def load_pipeline(model: str, dtype: torch.dtype) -> Any:
     """`DiffusionPipeline.from_pretrained` for a hub id or a local folder; failures become a SynthSignError.
 
     A relative folder is looked up from the working folder, then the project (as other paths in a config).
@@ -105,7 +106,7 @@ def load_pipeline(model: str, dtype: torch.dtype):
                 "(save it with pipe.save_pretrained(folder)).\n" + _how_to_get_model(model)
             )
         try:
-            return DiffusionPipeline.from_pretrained(folder, dtype=dtype)
+            return DiffusionPipeline.from_pretrained(folder, dtype=dtype)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise SynthSignError(f"diffusers model folder {model!r} could not be loaded: {reason}") from None
@@ -113,7 +114,7 @@ def load_pipeline(model: str, dtype: torch.dtype):
         raise SynthSignError(f"diffusers model folder {model!r} does not exist.\n" + _how_to_get_model(model))
 
     try:
-        return DiffusionPipeline.from_pretrained(model, dtype=dtype)
+        return DiffusionPipeline.from_pretrained(model, dtype=dtype)  # type: ignore[no-untyped-call]
     except GatedRepoError:
         why = "it is gated on the Hugging Face Hub: accept its licence there and log in with `hf auth login`"
     except RepositoryNotFoundError:
@@ -132,7 +133,7 @@ def load_pipeline(model: str, dtype: torch.dtype):
     raise SynthSignError(f"cannot load diffusers model {model!r}: {why}.\n" + _how_to_get_model(model))
 
 
-def size_multiple(pipe) -> int:
+def size_multiple(pipe: Any) -> int:
     """The multiple that height and width must be for this pipeline (Z-Image and FLUX: 16, SDXL: 8, SANA: 32)."""
     processor = getattr(pipe, "image_processor", None)
     if processor is not None and "vae_scale_factor" in processor.config:
@@ -140,7 +141,7 @@ def size_multiple(pipe) -> int:
     return 2 * int(getattr(pipe, "vae_scale_factor", 8))
 
 
-def set_fastest_attention(model) -> str:
+def set_fastest_attention(model: Any) -> str:
     """Select the fastest installed attention kernel on a CUDA model; returns its name ("native": torch SDPA)."""
     if not hasattr(model, "set_attention_backend"):
         return "native"
@@ -168,7 +169,14 @@ class FusedZImageAttention:
     _attention_backend = None
     _parallel_config = None
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, freqs_cis=None):
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        freqs_cis: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         import torch
         from diffusers.models.attention_dispatch import dispatch_attention_fn
 
@@ -197,20 +205,21 @@ class FusedZImageAttention:
             parallel_config=self._parallel_config,
         )
         out = attn.to_out[0](out.flatten(2, 3).to(query.dtype))
-        return attn.to_out[1](out) if len(attn.to_out) > 1 else out
+        result: torch.Tensor = attn.to_out[1](out) if len(attn.to_out) > 1 else out
+        return result
 
 
 def _rotate(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
     """Rotary embedding of x (..., head_dim) by (cos, sin) pairs (..., head_dim / 2, 2), in float32."""
     import torch
 
-    pairs = x.float().unflatten(-1, (-1, 2))
+    pairs = x.float().unflatten(-1, (-1, 2))  # type: ignore[no-untyped-call]
     real, imag = pairs[..., 0], pairs[..., 1]
     cos, sin = rotation[..., 0], rotation[..., 1]
     return torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1).flatten(-2).type_as(x)
 
 
-def fuse_zimage_attention(model) -> int:
+def fuse_zimage_attention(model: Any) -> int:
     """Give every Z-Image attention of `model` a fused q/k/v projection and `FusedZImageAttention`.
 
     `to_q`, `to_k` and `to_v` keep working as views into the fused weight, so no memory is added. Returns how
@@ -260,7 +269,7 @@ class DiffusersGenerator:
             )
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        self.denoiser = getattr(self.pipe, "transformer", None) or getattr(self.pipe, "unet", None)
+        self.denoiser: Any = getattr(self.pipe, "transformer", None) or getattr(self.pipe, "unet", None)
         self.attention_backend = "native"
         self.compiled = False
         on_cuda = self.device.startswith("cuda")
@@ -320,7 +329,7 @@ class DiffusersGenerator:
         else:
             kwargs["prompt"] = list(prompts)  # the pipeline may rewrite the list in place
         images = self.pipe(**kwargs).images
-        out = []
+        out: list[tuple[Image.Image, dict[str, Any]]] = []
         for image in images:
             if image.size != (self.cfg.width, self.cfg.height):
                 raise RuntimeError(

@@ -37,9 +37,11 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
 
     url, path = ResNet18_Weights.IMAGENET1K_V1.url, imagenet_weights_file()
     if path.exists():
-        return torch.load(path, weights_only=True)
+        state: dict[str, torch.Tensor] = torch.load(path, weights_only=True)
+        return state
     try:
-        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        return state
     except Exception as exc:  # offline: URLError, socket errors, SSL errors, a partial file
         raise SynthSignError(
             f'train.weights = "imagenet" needs the ResNet18 ImageNet weights, which could not be downloaded '
@@ -76,7 +78,8 @@ def build_model(num_classes: int, weights: str, seed: int) -> nn.Module:
         if state.get("fc.weight", torch.empty(0)).shape == head.weight.shape:
             head.load_state_dict({"weight": state["fc.weight"], "bias": state["fc.bias"]})
     model.fc = head
-    return model
+    built: torch.nn.Module = model
+    return built
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -104,4 +107,7 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def run_classes(config: Any) -> list[str]:
     """The model's output classes: the config's, then the internal background class when it is generated."""
-    return config.class_names + ([BACKGROUND_CLASS] if config.data.background_images > 0 else [])
+    classes: list[str] = config.class_names + (
+        [BACKGROUND_CLASS] if config.data.background_images > 0 else []
+    )
+    return classes

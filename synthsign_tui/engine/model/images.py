@@ -31,13 +31,15 @@ def read_image(path: Path) -> torch.Tensor:
     from PIL import Image
 
     with Image.open(path) as im:
-        return v2.functional.pil_to_tensor(im.convert("RGB"))
+        tensor: torch.Tensor = v2.functional.pil_to_tensor(im.convert("RGB"))
+        return tensor
 
 
 def fit_square(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize the shorter side to `size`, then centre-crop: the one input transform of training and evaluation."""
     image = v2.functional.resize(image, [size], antialias=True)
-    return v2.functional.center_crop(image, [size, size])
+    cropped: torch.Tensor = v2.functional.center_crop(image, [size, size])
+    return cropped
 
 
 def normalize(batch: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -111,7 +113,7 @@ def cached_images(
     return (torch.stack(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8)), skipped
 
 
-class TensorImages(Dataset):
+class TensorImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Cached uint8 images and their labels; `transform` augments one uint8 image (None: as cached)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform | None = None):

@@ -40,13 +40,13 @@ from synthsign_tui.engine.model.images import (
     IMAGENET_STD,
     class_folder_images,
     fit_square,
-    is_image,
     normalize,
     read_image,
 )
 from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accuracy
 from synthsign_tui.engine.records import Records
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.files import is_image
 from synthsign_tui.vocab import BACKGROUND_CLASS as BACKGROUND
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
@@ -110,7 +110,9 @@ def _use_multicrop(setting: str, image: torch.Tensor, size: int) -> bool:
     return setting == "on" or (setting == "auto" and min(image.shape[-2:]) > MULTICROP_FACTOR * size)
 
 
-def _decide(crops: list[tuple[list[int] | None, torch.Tensor]], classes: list[str], real_only: bool):
+def _decide(
+    crops: list[tuple[list[int] | None, torch.Tensor]], classes: list[str], real_only: bool
+) -> tuple[torch.Tensor, list[int] | None]:
     """(probabilities over the answer classes, box) from each crop's softmax over the model's classes."""
     boxes = [b for b, _ in crops]
     probs = torch.stack([p for _, p in crops])
@@ -144,12 +146,12 @@ def classify(
     classes, size = list(meta["classes"]), meta["image_size"]
     answer_classes = [c for c in classes if not (real_only and c == BACKGROUND)]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device, memory_format=torch.channels_last).eval()
-    per_image: dict[int, list] = {}
+    model = model.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stubs lack this documented form
+    per_image: dict[int, list[tuple[list[int] | None, torch.Tensor]]] = {}
     modes: dict[int, str] = {}
     skipped: list[dict[str, str]] = []
 
-    def all_crops():
+    def all_crops() -> Iterator[tuple[int, list[int] | None, torch.Tensor]]:
         for n, (path, _) in enumerate(items):
             try:
                 image = read_image(path)
@@ -166,7 +168,7 @@ def classify(
 
     batch: list[tuple[int, list[int] | None, torch.Tensor]] = []
 
-    def run_batch():
+    def run_batch() -> None:
         x = normalize(torch.stack([c for _, _, c in batch]).to(device), meta["mean"], meta["std"])
         probs = model(x).float().softmax(1)
         whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] == "single"] if tta == "flip" else []
@@ -308,10 +310,10 @@ def evaluate_stage(ctx: RunContext) -> None:
     config, dist = ctx.config, ctx.dist
     classes = run_classes(config)
     real_classes = config.class_names
-    sets: list[tuple[str, Path, list]] = []
+    sets: list[tuple[str, Path, list[tuple[Path, str | None]]]] = []
     val_dir = ctx.dataset_dir / "val"
     if val_dir.is_dir():
-        val_items = [
+        val_items: list[tuple[Path, str | None]] = [
             (p, classes[i]) for p, i in class_folder_images(val_dir, classes, "the generated dataset")
         ]
         sets.append((SYNTHETIC_VAL, val_dir, val_items))
@@ -324,7 +326,7 @@ def evaluate_stage(ctx: RunContext) -> None:
     mine = 2 * sum(len(dist.share(items)) for _, _, items in sets)
     done = 0
 
-    def on_image():
+    def on_image() -> None:
         nonlocal done
         done += 1
         ctx.check_cancel()

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from synthsign_tui.config import GeneratorConfig, RunConfig
 from synthsign_tui.vocab import BACKGROUND_CLASS
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from synthsign_tui.engine.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,7 @@ def plan(config: RunConfig) -> list[ImageJob]:
     return jobs
 
 
-def make_generator(cfg: GeneratorConfig):
+def make_generator(cfg: GeneratorConfig) -> Any:
     """The image generator for a config: loaded once per run (a diffusion pipeline is expensive)."""
     if cfg.kind == "procedural":
         from synthsign_tui.engine.generators.procedural import ProceduralGenerator
@@ -172,7 +175,7 @@ class PartCounter:
         return self.rows
 
 
-def write_manifest(dataset: Path, rows) -> None:
+def write_manifest(dataset: Path, rows: Iterable[dict[str, Any]]) -> None:
     from synthsign_tui.files import write_atomic
 
     rows = sorted(rows, key=lambda r: r["file_name"])
@@ -189,7 +192,7 @@ def write_manifest(dataset: Path, rows) -> None:
             write_atomic(dataset / split / MANIFEST, "".join(lines))
 
 
-def save_png(image, path: Path) -> str:
+def save_png(image: Image.Image, path: Path) -> str:
     """Write a PNG under a temporary name, then rename; returns its sha256."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -205,7 +208,7 @@ def save_png(image, path: Path) -> str:
 
 def manifest_row(
     job: ImageJob, cfg: GeneratorConfig, sha: str, seconds: float, extra: dict[str, Any]
-) -> dict:
+) -> dict[str, Any]:
     diffusers = cfg.kind == "diffusers"
     return {
         "file_name": job.file_name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from synthsign_tui.engine.model.images import (
 from synthsign_tui.engine.model.metrics import task_balanced_accuracy
 from synthsign_tui.errors import SynthSignError
 
+TensorList = tuple[torch.Tensor, ...] | list[torch.Tensor]
+
 log = logging.getLogger(__name__)
 
 STEP_FLUSH_SECONDS = 2.0
@@ -64,7 +67,7 @@ class EpochShuffle(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(derive_seed(self.seed, 1, self.epoch))
         return iter(torch.randperm(self.n, generator=g).tolist())
 
@@ -94,8 +97,17 @@ def train_augment(cfg: Any) -> v2.Compose:
 
 
 def train_one_epoch(
-    model, loader, criterion, optimizer, scheduler, accelerator, mean, std, on_batch=None, ema=None
-):
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    accelerator: Any,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    on_batch: Callable[[int, torch.Tensor, float], None] | None = None,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
+) -> tuple[float, float, int]:
     """One pass over `loader`; returns (mean loss, accuracy, images). `on_batch(i, loss, lr)` after each step;
     `ema`, an AveragedModel, averages the weights after each optimizer step."""
     model.train()
@@ -116,14 +128,21 @@ def train_one_epoch(
         correct += (output.argmax(1) == labels).sum()
         seen += len(labels)
         if on_batch is not None:
-            on_batch(i, loss.detach(), lr)
+            on_batch(i, loss.detach(), float(lr))
     total_loss, correct, seen = (accelerator.reduce(t, "sum") for t in (total_loss, correct, seen))
     n = max(int(seen), 1)
     return float(total_loss) / n, int(correct) / n, int(seen)
 
 
 @torch.inference_mode()
-def evaluate(model, loader, accelerator, mean, std, task_classes: int) -> tuple[float | None, float | None]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    accelerator: Any,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    task_classes: int,
+) -> tuple[float | None, float | None]:
     """(cross-entropy without label smoothing, balanced accuracy) over `loader`; (None, None) for an empty split.
 
     The accuracy is `metrics.task_balanced_accuracy`: over the first `task_classes` classes (the user's), so the
@@ -143,14 +162,16 @@ def evaluate(model, loader, accelerator, mean, std, task_classes: int) -> tuple[
     return float(torch.cat(losses).mean()), task_balanced_accuracy(y_true, y_pred, list(range(task_classes)))
 
 
-def _make_optimizer(cfg: Any, params) -> torch.optim.Optimizer:
+def _make_optimizer(cfg: Any, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _make_scheduler(cfg: Any, optimizer, total_steps: int):
+def _make_scheduler(
+    cfg: Any, optimizer: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     if cfg.schedule == "onecycle":
@@ -216,7 +237,14 @@ def train_stage(ctx: RunContext) -> None:
         torch.set_num_threads(threads_before)
 
 
-def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
+def _train(
+    ctx: RunContext,
+    accelerator: Any,
+    classes: list[str],
+    resume: dict[str, Any] | None,
+    last_path: Path,
+    best_path: Path,
+) -> None:
     config, cfg, main = ctx.config, ctx.config.train, ctx.dist.is_main
     mean, std, size = IMAGENET_MEAN, IMAGENET_STD, cfg.image_size
     train_files, val_files = _training_files(ctx, classes)
@@ -296,7 +324,7 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         train_loader.set_epoch(epoch)
         started = time.time()
 
-        def on_batch(i, loss, lr, epoch=epoch):
+        def on_batch(i: int, loss: torch.Tensor, lr: float, epoch: int = epoch) -> None:
             _check_cancel(ctx, accelerator)
             step = (epoch - 1) * steps_per_epoch + i + 1
             steps.add(epoch, step, loss, lr)
@@ -335,12 +363,12 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         )
 
 
-def ema_average(decay: float):
+def ema_average(decay: float) -> Callable[[TensorList, TensorList, torch.Tensor | int], None]:
     """AveragedModel's multi_avg_fn: an exponential average whose decay warms up as min(decay, (1 + n) / (10 + n)),
     so a short run's average is not mostly its random initial weights (0.999 ** 36 steps would keep 96 %)."""
 
     @torch.no_grad()
-    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], steps: torch.Tensor) -> None:
+    def average(averaged: TensorList, current: TensorList, steps: torch.Tensor | int) -> None:
         n = int(steps)
         weight = 1 - min(decay, (1 + n) / (10 + n))
         if averaged[0].is_floating_point():
@@ -355,7 +383,7 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
-def _check_cancel(ctx: RunContext, accelerator) -> None:
+def _check_cancel(ctx: RunContext, accelerator: Any) -> None:
     """Stop between steps when cancelled; with several processes all stop at the same step (DDP needs them all)."""
     if accelerator.num_processes == 1:
         ctx.check_cancel()
@@ -375,8 +403,10 @@ def _record_epoch(ctx: RunContext, row: dict[str, Any]) -> None:
 class StepRecorder:
     """Buffers step losses as device tensors and writes them to the catalog at most every ~2 s (one sync each)."""
 
-    def __init__(self, ctx: RunContext):
-        self.ctx, self.rows, self.losses = ctx, [], []
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.rows: list[dict[str, Any]] = []
+        self.losses: list[torch.Tensor] = []
         self.last_flush, self.last_loss = 0.0, float("nan")
 
     def add(self, epoch: int, step: int, loss: torch.Tensor, lr: float) -> None:

@@ -5,13 +5,37 @@ one image from a seed; `ProceduralGenerator` renders a batch of jobs. Signs are 
 canvas in unit-box coordinates, then `scenes` warps them into a background and imitates a camera.
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from synthsign_tui.engine.generators.procedural import scenes
 from synthsign_tui.vocab import DESIGNS
+
+if TYPE_CHECKING:
+    from synthsign_tui.config import GeneratorConfig
+
+Rng = np.random.Generator
+Point = tuple[float, float]
+Points = Sequence[Point]
+Ink = tuple[int, ...]
+
+
+class Job(Protocol):
+    """What `ProceduralGenerator.generate` reads of a job (the generate stage's ImageJob)."""
+
+    @property
+    def draw(self) -> Sequence[str]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+
 
 _CANVAS = 192  # sign canvas side in pixels; signs are downscaled from it, so 192 covers outputs up to ~200 px
 RED, WHITE, BLACK = (200, 30, 40), (242, 242, 236), (20, 20, 22)
@@ -21,25 +45,27 @@ YELLOW, FLUO, ORANGE = (250, 200, 10), (195, 228, 40), (245, 135, 25)
 class _Pen:
     """Draws in a unit box: x, y in [-1, 1] around (cx, cy), `s` pixels per unit, `m` = -1 mirrors x."""
 
-    def __init__(self, draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, ink, m: int = 1):
+    def __init__(
+        self, draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, ink: Ink, m: int = 1
+    ) -> None:
         self.d, self.cx, self.cy, self.s, self.ink, self.m = draw, cx, cy, s, ink, m
 
-    def sub(self, x: float, y: float, scale: float) -> "_Pen":
+    def sub(self, x: float, y: float, scale: float) -> _Pen:
         ((cx, cy),) = self.xy([(x, y)])
         return _Pen(self.d, cx, cy, self.s * scale, self.ink, self.m)
 
-    def xy(self, pts) -> list[tuple[float, float]]:
+    def xy(self, pts: Points) -> list[tuple[float, float]]:
         return [(self.cx + self.m * x * self.s, self.cy + y * self.s) for x, y in pts]
 
-    def line(self, pts, w: float, fill=None) -> None:
+    def line(self, pts: Points, w: float, fill: Ink | None = None) -> None:
         self.d.line(self.xy(pts), fill=fill or self.ink, width=max(1, round(w * self.s)), joint="curve")
         for x, y in (pts[0], pts[-1]):  # round caps
             self.disc(x, y, w / 2.2, fill)
 
-    def poly(self, pts, fill=None) -> None:
+    def poly(self, pts: Points, fill: Ink | None = None) -> None:
         self.d.polygon(self.xy(pts), fill=fill or self.ink)
 
-    def disc(self, x: float, y: float, r: float, fill=None, ring: float = 0.0) -> None:
+    def disc(self, x: float, y: float, r: float, fill: Ink | None = None, ring: float = 0.0) -> None:
         """A filled disc, or a ring of width `ring` units when ring > 0."""
         ((px, py),), pr = self.xy([(x, y)]), r * self.s
         box = (px - pr, py - pr, px + pr, py + pr)
@@ -48,19 +74,19 @@ class _Pen:
         else:
             self.d.ellipse(box, fill=fill or self.ink)
 
-    def arrow(self, pts, w: float, head: float = 0.32) -> None:
+    def arrow(self, pts: Points, w: float, head: float = 0.32) -> None:
         tip, prev = np.array(pts[-1], float), np.array(pts[-2], float)
         u = (tip - prev) / np.linalg.norm(tip - prev)
         base, side = tip - u * head, np.array([-u[1], u[0]]) * head * 0.85
         self.line([*pts[:-1], tuple(base + u * 0.02)], w)
         self.poly([tuple(tip), tuple(base + side), tuple(base - side)])
 
-    def octagon(self, x: float, y: float, r: float, fill) -> None:
+    def octagon(self, x: float, y: float, r: float, fill: Ink) -> None:
         a = np.pi / 8 + np.arange(8) * np.pi / 4
         self.poly(list(zip(x + r * np.cos(a), y + r * np.sin(a), strict=True)), fill)
 
 
-def _bez(p0, p1, p2, n: int = 10) -> list[tuple[float, float]]:
+def _bez(p0: Point, p1: Point, p2: Point, n: int = 10) -> list[tuple[float, float]]:
     t = np.linspace(0, 1, n)[:, None]
     pts = (1 - t) ** 2 * np.array(p0) + 2 * (1 - t) * t * np.array(p1) + t**2 * np.array(p2)
     return [tuple(p) for p in pts]
@@ -86,59 +112,59 @@ def _lights(p: _Pen, width: float) -> None:
         p.disc(0, y, width * 0.68, colour)
 
 
-def _curve(p, _):
+def _curve(p: _Pen, _: Rng) -> None:
     p.arrow([(0.15, 0.9), (0.15, 0.15), *_bez((0.15, 0.1), (0.15, -0.5), (-0.55, -0.6))[1:]], 0.2)
 
 
-def _reverse(p, _):
+def _reverse(p: _Pen, _: Rng) -> None:
     t = np.linspace(0, 1, 14)
     p.arrow(list(zip(0.28 * np.cos(np.pi * t), 0.9 - 1.6 * t, strict=True)), 0.19)
 
 
-def _winding(p, _):
+def _winding(p: _Pen, _: Rng) -> None:
     t = np.linspace(0, 1, 18)
     p.arrow(list(zip(0.3 * np.sin(2.4 * np.pi * t), 0.9 - 1.65 * t, strict=True)), 0.17, 0.28)
 
 
-def _turn(p, _):
+def _turn(p: _Pen, _: Rng) -> None:
     p.arrow([(0.25, 0.9), (0.25, -0.3), (-0.65, -0.3)], 0.22)
 
 
-def _exclamation(p, _):
+def _exclamation(p: _Pen, _: Rng) -> None:
     p.poly([(-0.15, -0.85), (0.15, -0.85), (0.07, 0.38), (-0.07, 0.38)])
     p.disc(0, 0.68, 0.15)
 
 
-def _crossroads(p, _):
+def _crossroads(p: _Pen, _: Rng) -> None:
     p.line([(0, -0.9), (0, 0.9)], 0.24)
     p.line([(-0.8, 0), (0.8, 0)], 0.24)
 
 
-def _priority(p, _):
+def _priority(p: _Pen, _: Rng) -> None:
     p.poly([(-0.2, 0.9), (0.2, 0.9), (0.08, -0.9), (-0.08, -0.9)])
     p.line([(-0.7, -0.1), (0.7, -0.1)], 0.11)
 
 
-def _t_junction(p, _):
+def _t_junction(p: _Pen, _: Rng) -> None:
     p.line([(0, 0.9), (0, -0.35)], 0.24)
     p.line([(-0.8, -0.35), (0.8, -0.35)], 0.24)
 
 
-def _side_road(p, _):
+def _side_road(p: _Pen, _: Rng) -> None:
     p.line([(0, 0.9), (0, -0.9)], 0.24)
     p.line([(0, 0.05), (0.7, -0.35)], 0.2)
 
 
-def _pedestrian(p, _):
+def _pedestrian(p: _Pen, _: Rng) -> None:
     _walker(p, -0.05, 0.95, 1.85)
 
 
-def _children(p, _):
+def _children(p: _Pen, _: Rng) -> None:
     _walker(p, -0.3, 0.95, 1.75)
     _walker(p, 0.38, 0.95, 1.3)
 
 
-def _slippery(p, _):
+def _slippery(p: _Pen, _: Rng) -> None:
     p.poly([(-0.45, -0.15), (-0.3, -0.55), (0.3, -0.55), (0.45, -0.15), (0.52, 0.15), (-0.52, 0.15)])
     p.disc(-0.34, 0.17, 0.13)
     p.disc(0.34, 0.17, 0.13)
@@ -150,7 +176,7 @@ def _slippery(p, _):
         )
 
 
-def _road_works(p, _):
+def _road_works(p: _Pen, _: Rng) -> None:
     p.disc(-0.25, -0.62, 0.14)
     p.line([(-0.3, -0.45), (-0.02, 0.12)], 0.19)
     p.line([(-0.02, 0.12), (-0.25, 0.82)], 0.14)
@@ -160,7 +186,7 @@ def _road_works(p, _):
     p.poly([(0.35, 0.85), (0.55, 0.4), (0.75, 0.5), (0.95, 0.85)])
 
 
-def _deer(p, _):
+def _deer(p: _Pen, _: Rng) -> None:
     body = [(-0.62, -0.1), (-0.2, -0.22), (0.25, -0.25), (0.43, -0.45), (0.52, -0.7), (0.78, -0.6), (0.6, -0.45),
             (0.5, -0.12), (0.3, 0.12), (-0.55, 0.12)]  # fmt: skip
     p.poly(body)
@@ -171,7 +197,7 @@ def _deer(p, _):
     p.line([(0.62, -0.7), (0.7, -0.98)], 0.07)
 
 
-def _bumps(p, _):
+def _bumps(p: _Pen, _: Rng) -> None:
     x = np.linspace(-0.85, 0.85, 21)
     p.poly(
         [
@@ -182,13 +208,13 @@ def _bumps(p, _):
     )
 
 
-def _narrowing(p, rng):
+def _narrowing(p: _Pen, rng: Rng) -> None:
     right = [(0.45, 0.9), (0.45, 0.2), (0.15, -0.2), (0.15, -0.9)]
     p.line(right, 0.15)
     p.line([(-x, y) for x, y in right] if rng.random() < 0.5 else [(-0.4, 0.9), (-0.4, -0.9)], 0.15)
 
 
-def _snow(p, _):
+def _snow(p: _Pen, _: Rng) -> None:
     for k in range(6):
         a = k * np.pi / 3
         p.line([(0, 0), (0.85 * np.cos(a), 0.85 * np.sin(a))], 0.09)
@@ -197,7 +223,7 @@ def _snow(p, _):
             p.line([(bx, by), (bx + 0.28 * np.cos(a + da), by + 0.28 * np.sin(a + da))], 0.07)
 
 
-def _bicycle(p, _):
+def _bicycle(p: _Pen, _: Rng) -> None:
     for x in (-0.5, 0.5):
         p.disc(x, 0.35, 0.33, ring=0.08)
     p.line([(-0.5, 0.35), (-0.1, -0.2), (0.38, -0.2), (0.5, 0.35)], 0.09)
@@ -207,56 +233,56 @@ def _bicycle(p, _):
     p.line([(-0.2, -0.35), (0.0, -0.35)], 0.09)
 
 
-def _roundabout(p, _):
+def _roundabout(p: _Pen, _: Rng) -> None:
     for k in range(3):
         a = k * 2 * np.pi / 3 + np.linspace(0, 1.55, 8)
         p.arrow(list(zip(0.62 * np.cos(a), 0.62 * np.sin(a), strict=True)), 0.2, 0.36)
 
 
-def _two_way(p, _):
+def _two_way(p: _Pen, _: Rng) -> None:
     p.arrow([(-0.3, 0.85), (-0.3, -0.85)], 0.17)
     p.arrow([(0.3, -0.85), (0.3, 0.85)], 0.17)
 
 
-def _rocks(p, _):
+def _rocks(p: _Pen, _: Rng) -> None:
     p.poly([(-0.9, -0.9), (-0.55, -0.9), (-0.15, 0.9), (-0.9, 0.9)])
     for x, y, r in ((0.1, -0.45, 0.13), (0.35, 0.0, 0.17), (0.15, 0.45, 0.14), (0.55, 0.65, 0.18)):
         p.disc(x, y, r)
 
 
-def _hill(p, _):
+def _hill(p: _Pen, _: Rng) -> None:
     p.poly([(-0.9, 0.75), (0.9, 0.75), (0.9, -0.1)])
     p.disc(0.1, 0.1, 0.14)
 
 
-def _merge(p, _):
+def _merge(p: _Pen, _: Rng) -> None:
     p.line([(0.2, 0.9), (0.2, -0.9)], 0.24)
     p.line(_bez((-0.6, 0.9), (-0.55, 0.15), (0.2, -0.25)), 0.16)
 
 
-def _added_lane(p, _):
+def _added_lane(p: _Pen, _: Rng) -> None:
     p.arrow([(-0.35, 0.9), (-0.35, -0.55)], 0.17)
     p.arrow([(0.62, 0.9), (0.62, 0.55), (0.3, 0.15), (0.3, -0.55)], 0.17)
 
 
-def _lane_ends(p, _):
+def _lane_ends(p: _Pen, _: Rng) -> None:
     p.line([(-0.4, 0.9), (-0.4, -0.9)], 0.17)
     p.line([(0.4, 0.9), (0.4, 0.15), (-0.05, -0.45), (-0.05, -0.9)], 0.17)
 
 
-def _ahead_layout(rng) -> tuple[float, float]:
+def _ahead_layout(rng: Rng) -> tuple[float, float]:
     """(symbol centre y, symbol scale) of a "... ahead" sign. MUTCD W3-1/W3-2 put a thick arrow above a large
     symbol; some older or local signs put the symbol on top."""
     return (0.48, rng.uniform(0.9, 1.1)) if rng.random() < 0.85 else (-0.3, rng.uniform(0.85, 1.05))
 
 
-def _ahead_arrow(p, y: float, rng) -> None:
+def _ahead_arrow(p: _Pen, y: float, rng: Rng) -> None:
     """The arrow of a "... ahead" sign: a broad shaft and a large head, on the side away from the symbol."""
     w, head = rng.uniform(0.3, 0.45), rng.uniform(0.55, 0.75)
     p.arrow([(0, -0.38), (0, -1.38)] if y > 0 else [(0, 1.15), (0, 0.5)], w, head)
 
 
-def _stop_ahead(p, rng):
+def _stop_ahead(p: _Pen, rng: Rng) -> None:
     y, k = _ahead_layout(rng)
     if rng.random() < 0.6:  # a thin white rim, as on the W3-1 symbol; often lost to dirt and distance
         p.octagon(0, y, (0.64 + rng.uniform(0.02, 0.05)) * k, WHITE)
@@ -264,7 +290,7 @@ def _stop_ahead(p, rng):
     _ahead_arrow(p, y, rng)
 
 
-def _yield_ahead(p, rng):
+def _yield_ahead(p: _Pen, rng: Rng) -> None:
     y, k = _ahead_layout(rng)
     red, inner = (
         [(-0.68 * k, -0.5 * k), (0.68 * k, -0.5 * k), (0, 0.62 * k)],
@@ -296,15 +322,15 @@ DIAMOND_TEXTS = (("SCHOOL",), ("SLOW",), ("BUMP",), ("DIP",), ("STOP", "AHEAD"),
                  ("XING",), ("SIGNAL", "AHEAD"), ("CURVE",), ("END",))  # fmt: skip
 
 
-def _vary(rng: np.random.Generator, rgb, spread: float) -> tuple[int, int, int]:
+def _vary(rng: np.random.Generator, rgb: Ink, spread: float) -> Ink:
     return tuple(int(np.clip(c + rng.normal(0, spread), 0, 255)) for c in rgb)
 
 
-def _inset(pts: list[tuple[float, float]], d: float) -> list[tuple[float, float]]:
+def _inset(pts: Points, d: float) -> list[Point]:
     """Moves each edge of a convex polygon inwards by d pixels."""
     p = np.array(pts, float)
     centre = p.mean(axis=0)
-    normals = []
+    normals: Any = []
     for a, b in zip(p, np.roll(p, -1, axis=0), strict=True):
         n = np.array([a[1] - b[1], b[0] - a[0]]) / np.linalg.norm(b - a)
         normals.append(n if np.dot(n, centre - (a + b) / 2) > 0 else -n)
@@ -314,7 +340,7 @@ def _inset(pts: list[tuple[float, float]], d: float) -> list[tuple[float, float]
     return [tuple(v) for v in p + d * offset]
 
 
-def _shape(d: ImageDraw.ImageDraw, pts, fill, inset: float = 0.0, corner: float = 0.0) -> None:
+def _shape(d: ImageDraw.ImageDraw, pts: Points, fill: Ink, inset: float = 0.0, corner: float = 0.0) -> None:
     """Fills a convex polygon shrunk by `inset`, with corners rounded to radius `corner` pixels."""
     core = _inset(pts, inset + corner)
     d.polygon(core, fill=fill)
@@ -325,11 +351,18 @@ def _shape(d: ImageDraw.ImageDraw, pts, fill, inset: float = 0.0, corner: float 
 
 
 @functools.lru_cache(maxsize=2)
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
 
-def _text(canvas: Image.Image, lines, box, fill, weight: int, spacing: float) -> None:
+def _text(
+    canvas: Image.Image,
+    lines: Sequence[str],
+    box: tuple[float, float, float, float],
+    fill: Ink,
+    weight: int,
+    spacing: float,
+) -> None:
     """Writes lines of text stretched to fill box=(x0, y0, x1, y1), one row per line."""
     font, (x0, y0, x1, y1) = _font(64), box
     row_h = (y1 - y0) / len(lines)
@@ -343,11 +376,13 @@ def _text(canvas: Image.Image, lines, box, fill, weight: int, spacing: float) ->
         top = round(y0 + i * row_h + 0.1 * row_h * (len(lines) > 1))
         size = (max(1, round(x1 - x0)), max(1, round(row_h * (0.8 if len(lines) > 1 else 1.0))))
         canvas.paste(
-            fill, (round(x0), top, round(x0) + size[0], top + size[1]), mask.resize(size, Image.BILINEAR)
+            fill,
+            (round(x0), top, round(x0) + size[0], top + size[1]),
+            mask.resize(size, Image.Resampling.BILINEAR),
         )
 
 
-def _draw_stop(rng, d, canvas, attrs) -> None:
+def _draw_stop(rng: Rng, d: ImageDraw.ImageDraw, canvas: Image.Image, attrs: dict[str, Any]) -> None:
     # bright red, deep red, or the purplish maroon that many cameras make of it
     s, red = _CANVAS, _vary(rng, [RED, (170, 20, 40), (140, 30, 70)][rng.choice(3, p=[0.6, 0.25, 0.15])], 18)
     octagon = [
@@ -367,7 +402,7 @@ def _draw_stop(rng, d, canvas, attrs) -> None:
     attrs.update(pictogram="", legend=legend)
 
 
-def _draw_triangle(rng, d, canvas, attrs) -> None:
+def _draw_triangle(rng: Rng, d: ImageDraw.ImageDraw, canvas: Image.Image, attrs: dict[str, Any]) -> None:
     s = _CANVAS
     side, height = 0.98 * s, 0.98 * s * np.sqrt(3) / 2
     top = (s - height) / 2
@@ -396,7 +431,7 @@ def _draw_triangle(rng, d, canvas, attrs) -> None:
     attrs.update(pictogram=name, legend="")
 
 
-def _draw_diamond(rng, d, canvas, attrs) -> None:
+def _draw_diamond(rng: Rng, d: ImageDraw.ImageDraw, canvas: Image.Image, attrs: dict[str, Any]) -> None:
     s, names = _CANVAS, list(DIAMOND_PICTOGRAMS)
     weights = np.array([w for _, w in DIAMOND_PICTOGRAMS.values()])
     name = names[rng.choice(len(names), p=weights / weights.sum())]
@@ -428,6 +463,7 @@ def _draw_diamond(rng, d, canvas, attrs) -> None:
         centre_y = 0.62 * s if name == "school-pentagon" else s / 2
         pen = _Pen(d, s / 2, centre_y, rng.uniform(0.26, 0.31) * s, ink, -1 if rng.random() < 0.5 else 1)
         drawer = _children if name == "school-pentagon" else DIAMOND_PICTOGRAMS[name][0]
+        assert drawer is not None  # only text and school-pentagon have none, handled above
         drawer(pen, rng)
     attrs.update(pictogram=name, legend=legend)
 
@@ -457,12 +493,12 @@ def _on_board(rng: np.random.Generator, sign: Image.Image) -> Image.Image:
     return board
 
 
-def draw_sign(design: str, rng: np.random.Generator) -> tuple[Image.Image | None, dict]:
+def draw_sign(design: str, rng: np.random.Generator) -> tuple[Image.Image | None, dict[str, Any]]:
     """Draws the sign of `design` on a transparent canvas cropped to the sign, with wear; None for `none`."""
     if design == "none":
         return None, {"pictogram": "", "legend": "", "board": False, "faded": 0.0, "stickers": 0}
     canvas = Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
-    attrs: dict = {}
+    attrs: dict[str, Any] = {}
     _DRAWERS[design](rng, ImageDraw.Draw(canvas), canvas, attrs)
     canvas = canvas.crop(canvas.getchannel("A").getbbox())
     board = design == "warning-triangle" and rng.random() < BOARD_SHARE
@@ -474,8 +510,8 @@ def draw_sign(design: str, rng: np.random.Generator) -> tuple[Image.Image | None
 
 
 def render(
-    draw: list[str], *, seed: int, height: int, width: int, scene: bool = False
-) -> tuple[Image.Image, dict]:
+    draw: Sequence[str], *, seed: int, height: int, width: int, scene: bool = False
+) -> tuple[Image.Image, dict[str, Any]]:
     """Picks one design from `draw` with the seed's RNG and renders it into an RGB image of width x height.
 
     Returns the image and a flat JSON-serialisable dict of what was drawn (design, pictogram, background,
@@ -498,10 +534,10 @@ def render(
 class ProceduralGenerator:
     """Renders jobs with `render`; only the generator config's height and width are used."""
 
-    def __init__(self, generator_config):
+    def __init__(self, generator_config: GeneratorConfig) -> None:
         self.height, self.width = int(generator_config.height), int(generator_config.width)
 
-    def generate(self, jobs) -> list[tuple[Image.Image, dict]]:
+    def generate(self, jobs: Sequence[Job]) -> list[tuple[Image.Image, dict[str, Any]]]:
         """Renders each job (.draw, .seed, .attributes with optional 'scene') in order."""
         return [
             render(job.draw, seed=job.seed, height=self.height, width=self.width,

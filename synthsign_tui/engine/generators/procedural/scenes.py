@@ -8,16 +8,21 @@ All randomness comes from the caller's `numpy.random.Generator`.
 
 import functools
 import io
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+Rng = np.random.Generator
 
 
 def smooth_noise(rng: np.random.Generator, width: int, height: int, cells: int) -> np.ndarray:
     """Low-frequency noise in [0, 1] of shape (height, width), from a cells x cells grid upsampled."""
     grid = rng.random((cells, cells)).astype(np.float32)
-    up = Image.fromarray(grid, "F").resize((width, height), Image.BICUBIC)
-    return np.clip(np.asarray(up), 0, 1)
+    up = Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BICUBIC)
+    noise: np.ndarray = np.clip(np.asarray(up), 0, 1)
+    return noise
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -25,7 +30,7 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return names[rng.choice(len(names), p=p / p.sum())]
 
 
-def _colour(rng: np.random.Generator, rgb, spread: float) -> np.ndarray:
+def _colour(rng: np.random.Generator, rgb: Sequence[float], spread: float) -> np.ndarray:
     return np.clip(np.array(rgb, np.float32) + rng.normal(0, spread, 3), 0, 255).astype(np.float32)
 
 
@@ -34,7 +39,7 @@ def _grey(rng: np.random.Generator, mean: float, spread: float, tint: float) -> 
     return np.clip(rng.normal(mean, spread) + rng.normal(0, tint, 3), 0, 255).astype(np.float32)
 
 
-def weather(rng: np.random.Generator, sign: Image.Image) -> tuple[Image.Image, dict]:
+def weather(rng: np.random.Generator, sign: Image.Image) -> tuple[Image.Image, dict[str, Any]]:
     """Ages a drawn sign: stickers, sun fading towards white or pink, and patchy dirt."""
     stickers = int(rng.integers(1, 4)) if rng.random() < 0.12 else 0
     d = ImageDraw.Draw(sign)
@@ -51,7 +56,7 @@ def weather(rng: np.random.Generator, sign: Image.Image) -> tuple[Image.Image, d
     return aged, {"faded": round(faded, 4), "stickers": stickers}
 
 
-def _sky(rng, w, h):
+def _sky(rng: Rng, w: int, h: int) -> np.ndarray:
     top = _colour(
         rng, [(90, 140, 210), (170, 180, 190), (200, 210, 225), (120, 150, 190)][rng.integers(4)], 20
     )
@@ -64,7 +69,7 @@ def _sky(rng, w, h):
     return img * (1 - cloud) + _colour(rng, (235, 235, 240), 10) * cloud
 
 
-def _foliage(rng, w, h, gaps: bool = True):
+def _foliage(rng: Rng, w: int, h: int, gaps: bool = True) -> np.ndarray:
     base = _colour(rng, [(50, 80, 35), (80, 100, 45), (35, 55, 30), (110, 95, 60)][rng.integers(4)], 15)
     shade = 0.5 * smooth_noise(rng, w, h, int(rng.integers(3, 9))) + 0.5 * smooth_noise(
         rng, w, h, int(rng.integers(12, 30))
@@ -76,12 +81,12 @@ def _foliage(rng, w, h, gaps: bool = True):
     return np.where(holes, _colour(rng, (200, 215, 230), 20), img)
 
 
-def _asphalt(rng, w, h):
+def _asphalt(rng: Rng, w: int, h: int) -> np.ndarray:
     base = _colour(rng, (100, 100, 102), 4) * rng.uniform(0.6, 1.4)
     return base * (0.8 + 0.4 * smooth_noise(rng, w, h, 4)[..., None]) + rng.normal(0, 9, (h, w, 1))
 
 
-def _building(rng, w, h):
+def _building(rng: Rng, w: int, h: int) -> np.ndarray:
     img = Image.new("RGB", (w, h), tuple(int(c) for c in _colour(rng, (165, 140, 120), 45)))
     d, cell = ImageDraw.Draw(img), max(4.0, rng.uniform(0.15, 0.5) * min(w, h))
     window = tuple(int(c) for c in _colour(rng, (60, 70, 85), 25))
@@ -93,16 +98,17 @@ def _building(rng, w, h):
     return arr * (0.85 + 0.3 * smooth_noise(rng, w, h, 3)[..., None])
 
 
-def _texture(rng, w, h):
+def _texture(rng: Rng, w: int, h: int) -> np.ndarray:
     cells = int(rng.integers(2, 16))
     colour = np.stack([smooth_noise(rng, w, h, cells) for _ in range(3)], axis=-1)
     colour = colour.mean(axis=-1, keepdims=True) + rng.uniform(0.2, 1.0) * (
         colour - colour.mean(axis=-1, keepdims=True)
     )
-    return colour * rng.uniform(80, 255)
+    texture: np.ndarray = colour * rng.uniform(80, 255)
+    return texture
 
 
-def _clutter(rng, w, h):
+def _clutter(rng: Rng, w: int, h: int) -> np.ndarray:
     img = Image.new("RGB", (w, h), tuple(int(c) for c in _colour(rng, (120, 120, 120), 50)))
     d = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(4, 14))):
@@ -113,12 +119,12 @@ def _clutter(rng, w, h):
     return np.asarray(img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3) * min(w, h) / 64)), np.float32)
 
 
-def _branches(rng, w, h):
+def _branches(rng: Rng, w: int, h: int) -> np.ndarray:
     """Bare trees against the sky, as behind many roadside signs in winter."""
     img = Image.fromarray(np.clip(_sky(rng, w, h), 0, 255).astype(np.uint8))
     d, ink = ImageDraw.Draw(img), tuple(int(c) for c in _grey(rng, 55, 20, 6))
 
-    def grow(x, y, angle, length, width, depth):
+    def grow(x: float, y: float, angle: float, length: float, width: float, depth: int) -> None:
         x2, y2 = x + length * np.cos(angle), y - length * np.sin(angle)
         d.line((x, y, x2, y2), fill=ink, width=max(1, round(width)))
         if depth > 0 and length > 2:
@@ -138,7 +144,7 @@ def _branches(rng, w, h):
     return np.asarray(img, np.float32)
 
 
-def _dead_leaves(rng, w, h):
+def _dead_leaves(rng: Rng, w: int, h: int) -> np.ndarray:
     """Overlapping discs and boxes with power-law sizes ("dead leaves"): edges and occlusions at every scale,
     with the statistics of natural photos, in colours of foliage, bark, stone, sky and paint."""
     img = Image.new("RGB", (w, h), tuple(int(c) for c in _colour(rng, (110, 110, 100), 40)))
@@ -158,7 +164,7 @@ def _dead_leaves(rng, w, h):
     return np.asarray(img, np.float32)
 
 
-def _spectral(rng, w, h):
+def _spectral(rng: Rng, w: int, h: int) -> np.ndarray:
     """Noise with a 1/f^a power spectrum (a in 1-2, like photos), colours correlated across channels."""
     fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
     f = np.sqrt(fx**2 + fy**2)
@@ -172,7 +178,8 @@ def _spectral(rng, w, h):
         layers.append(layer / (layer.std() + 1e-8))
     chroma = rng.uniform(0.05, 0.35) * np.stack(layers[1:], axis=-1)
     colour = layers[0][..., None] + chroma  # mostly luminance, a little colour
-    return (_colour(rng, (120, 120, 115), 40) + colour * rng.uniform(15, 50)).astype(np.float32)
+    noise: np.ndarray = (_colour(rng, (120, 120, 115), 40) + colour * rng.uniform(15, 50)).astype(np.float32)
+    return noise
 
 
 _BACKGROUNDS = {"sky": _sky, "foliage": _foliage, "asphalt": _asphalt, "building": _building,
@@ -196,7 +203,7 @@ def background(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, st
 
 
 @functools.lru_cache(maxsize=2)
-def _font(size: int = 48) -> ImageFont.FreeTypeFont:
+def _font(size: int = 48) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
 
@@ -287,23 +294,27 @@ def _quad(rng: np.random.Generator, aspect: float, rotation: float) -> np.ndarra
 def _paste(canvas: Image.Image, sign: Image.Image, quad: np.ndarray) -> np.ndarray:
     """Warps `sign` onto the corners `quad` of `canvas` (in place); returns the sign's coverage (h, w) in [0, 1]."""
     qw, qh = np.ptp(quad, axis=0)
-    sign = sign.resize((max(2, round(qw * 1.2)), max(2, round(qh * 1.2))), Image.LANCZOS).convert("RGBa")
+    sign = sign.resize((max(2, round(qw * 1.2)), max(2, round(qh * 1.2))), Image.Resampling.LANCZOS).convert(
+        "RGBa"
+    )
     sw, sh = sign.size
     rows = []
     for (x, y), (u, v) in zip(quad, [(0, 0), (sw, 0), (sw, sh), (0, sh)], strict=True):
         rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
     coeffs = np.linalg.solve(np.array([r for r, _ in rows]), np.array([b for _, b in rows]))
-    warped = sign.transform(canvas.size, Image.PERSPECTIVE, tuple(coeffs), Image.BICUBIC).convert("RGBA")
+    warped = sign.transform(
+        canvas.size, Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC
+    ).convert("RGBA")
     canvas.alpha_composite(warped)
     return np.asarray(warped.getchannel("A"), np.float32) / 255
 
 
-def _post(d: ImageDraw.ImageDraw, rng, x: float, y0: float, y1: float, width: float) -> None:
+def _post(d: ImageDraw.ImageDraw, rng: Rng, x: float, y0: float, y1: float, width: float) -> None:
     grey = tuple(int(c) for c in _colour(rng, (130, 130, 125), 30))
     d.rectangle((x - width / 2, y0, x + width / 2, y1), fill=grey)
 
 
-def _occlude(rng, canvas: Image.Image, box) -> str:
+def _occlude(rng: Rng, canvas: Image.Image, box: tuple[float, float, float, float]) -> str:
     """Covers part of the sign's box with foliage, a pole or an object edge; returns what it drew."""
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
@@ -348,7 +359,9 @@ def scene_window(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.asarray(scene.convert("RGB"), np.float32)[top : top + h, left : left + w]
 
 
-def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int, height: int):
+def compose_crop(
+    rng: np.random.Generator, sign: Image.Image | None, width: int, height: int
+) -> tuple[Image.Image, dict[str, Any]]:
     """A crop around `sign` (None: background only), tight, with a margin or in context; through the camera."""
     crop = _pick(rng, CROP_WEIGHTS if sign is not None else BACKGROUND_CROP_WEIGHTS)
     smallest = 24 if crop == "context" else 7  # a context window of 7 px would hold an invisible sign
@@ -388,7 +401,7 @@ def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int,
     if other:
         mask[:] = 0  # a distractor is background to the classifier, lit like the background
     drawn = not other and sign is not None
-    x0, y0, x1, y1 = (*(quad.min(axis=0) / scale), *(quad.max(axis=0) / scale))
+    x0, y0, x1, y1 = np.concatenate([quad.min(axis=0), quad.max(axis=0)]) / scale
     attrs = {"background": bg_kind, "crop": crop, "sign_fraction": round(float(size / min(w, h)) * drawn, 4),
              "rotation": round(rotation * drawn, 2), "sign_box": f"{x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}" if drawn else "",
              "post": post, "occluded": occluded, "distractor": other, "low_res": low_res}  # fmt: skip
@@ -396,7 +409,7 @@ def compose_crop(rng: np.random.Generator, sign: Image.Image | None, width: int,
     return image, {**attrs, **camera}
 
 
-def _road_scene(rng, w: int, h: int) -> tuple[Image.Image, float]:
+def _road_scene(rng: Rng, w: int, h: int) -> tuple[Image.Image, float]:
     """A road under a sky, with trees or buildings at the horizon, grass, lane markings and cars."""
     horizon = h * rng.uniform(0.35, 0.6)
     img = np.where(
@@ -438,7 +451,9 @@ def _road_scene(rng, w: int, h: int) -> tuple[Image.Image, float]:
     return canvas.convert("RGBA"), horizon
 
 
-def compose_scene(rng: np.random.Generator, sign: Image.Image | None, width: int, height: int):
+def compose_scene(
+    rng: np.random.Generator, sign: Image.Image | None, width: int, height: int
+) -> tuple[Image.Image, dict[str, Any]]:
     """A road scene with the sign small (3-8 % of the width) on a post at the roadside, plus unrelated signs."""
     canvas, horizon = _road_scene(rng, width, height)
     d = ImageDraw.Draw(canvas)
@@ -470,7 +485,9 @@ def compose_scene(rng: np.random.Generator, sign: Image.Image | None, width: int
     return image, {**attrs, **camera}
 
 
-def _camera(rng, image: Image.Image, mask: np.ndarray, width: int, height: int, scene: bool):
+def _camera(
+    rng: Rng, image: Image.Image, mask: np.ndarray, width: int, height: int, scene: bool
+) -> tuple[Image.Image, dict[str, Any]]:
     """Lighting, shadow, glare, colour, blur, noise, greyscale, JPEG, then resize to width x height."""
     w, h = image.size
     lighting = _pick(rng, {"day": 6, "overcast": 1.5, "dusk": 1, "night": 0.8, "backlit": 0.7})
@@ -514,7 +531,7 @@ def _camera(rng, image: Image.Image, mask: np.ndarray, width: int, height: int, 
         out = out.filter(ImageFilter.GaussianBlur(blur))
     elif blur_kind == "motion":
         steps, angle = max(2, round(2 * blur + 1)), rng.uniform(0, np.pi)
-        arr = np.asarray(out, np.float32)
+        arr: np.ndarray = np.asarray(out, np.float32)
         shifts = [(round(k * np.sin(angle)), round(k * np.cos(angle))) for k in range(steps)]
         out = Image.fromarray(
             np.mean([np.roll(arr, s, axis=(0, 1)) for s in shifts], axis=0).astype(np.uint8)
@@ -550,7 +567,9 @@ def _camera(rng, image: Image.Image, mask: np.ndarray, width: int, height: int, 
     if out.size != (width, height):
         out = out.resize(
             (width, height),
-            [Image.NEAREST, Image.BILINEAR, Image.BICUBIC][rng.choice(3, p=[0.15, 0.5, 0.35])],
+            [Image.Resampling.NEAREST, Image.Resampling.BILINEAR, Image.Resampling.BICUBIC][
+                rng.choice(3, p=[0.15, 0.5, 0.35])
+            ],
         )
     attrs = {"lighting": lighting, "exposure": round(exposure, 4), "shadow": shadow, "glare": glare,
              "saturation": round(saturation, 4), "haze": round(haze, 4), "blur": round(blur, 4),
