@@ -370,3 +370,14 @@ async def test_tags_archive_delete_and_help(db, tmp_path):
         await pilot.click("#export")
         await settle(app, pilot)
         assert '"name": "alpha"' in (tmp_path / "runs.json").read_text()
+
+
+async def test_clone_reads_the_run_in_a_worker_and_opens_the_form_filled_in(db):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        selected = table_names(app)[0]
+        await pilot.press("N")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.query_one(f"#{widget_id('name')}", Input).value == f"{selected}-2"

@@ -112,7 +112,24 @@ FILTER_HELP = """[b]Filter[/b] (press / on the runs table); every word must hold
 Mouse: click a header to sort, a row to open it."""
 
 
-class TagsModal(ModalScreen[tuple[list[str], str] | None]):
+def save_or_cancel() -> ComposeResult:
+    """The Save and Cancel buttons of a dialog that subclasses `SavesOrCancels`."""
+    with Horizontal(classes="buttons"):
+        yield Button("Save (ctrl+s)", id="save", variant="primary")
+        yield Button("Cancel (esc)", id="cancel")
+
+
+class SavesOrCancels:
+    """Save runs the dialog's action_save; any other button dismisses it with None."""
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+
+class TagsModal(SavesOrCancels, ModalScreen[tuple[list[str], str] | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, run_name: str, tags: list[str], notes: str) -> None:
@@ -126,15 +143,7 @@ class TagsModal(ModalScreen[tuple[list[str], str] | None]):
             yield Input(", ".join(self.tags), id="tags")
             yield Label("Notes")
             yield TextArea(self.notes, id="notes")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
+            yield from save_or_cancel()
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
         self.action_save()
@@ -144,7 +153,7 @@ class TagsModal(ModalScreen[tuple[list[str], str] | None]):
         self.dismiss((tags, self.query_one("#notes", TextArea).text))
 
 
-class ColumnsModal(ModalScreen[list[str] | None]):
+class ColumnsModal(SavesOrCancels, ModalScreen[list[str] | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, columns: list[tuple[str, str]], shown: list[str]) -> None:
@@ -155,15 +164,7 @@ class ColumnsModal(ModalScreen[list[str] | None]):
         with Vertical(classes="dialog"):
             yield Label("Columns of the runs table (space toggles)", classes="dialog-title")
             yield SelectionList[str](*[(label, key, key in self.shown) for key, label in self.columns])
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
+            yield from save_or_cancel()
 
     def action_save(self) -> None:
         chosen = set(self.query_one(SelectionList).selected)
@@ -224,15 +225,21 @@ class ExportModal(ModalScreen[tuple[str, Path] | None]):
 
 
 def edit_tags(screen: Screen, run_id: int) -> None:
-    """Open the tags-and-notes dialog for a run and save the answer in a worker."""
-    catalog = screen.app.catalog
-    run = catalog.require_run(run_id)
+    """Open the tags-and-notes dialog for a run: read in a worker, saved in a worker."""
+    _open_tags(screen, run_id)
+
+
+@work(thread=True, exclusive=True, group="edit-open", exit_on_error=False)
+def _open_tags(screen: Screen, run_id: int) -> None:
+    run = screen.app.catalog.require_run(run_id)
 
     def save(result: tuple[list[str], str] | None) -> None:
         if result is not None:
             _save_tags(screen, run_id, *result)
 
-    screen.app.push_screen(TagsModal(f"#{run.id} {run.name}", run.tag_list, run.notes), save)
+    screen.app.call_from_thread(
+        screen.app.push_screen, TagsModal(f"#{run.id} {run.name}", run.tag_list, run.notes), save
+    )
 
 
 @work(thread=True, group="edit", exit_on_error=False)

@@ -467,11 +467,14 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def action_clone(self) -> None:
         row = self._current()
-        if row is None:
-            return
-        config = self.catalog.require_run(row.id).config
+        if row is not None:
+            self._clone(row.id)
+
+    @work(thread=True, exclusive=True, group="clone", exit_on_error=False)
+    def _clone(self, run_id: int) -> None:
+        config = self.catalog.require_run(run_id).config
         config["name"] = f"{config.get('name', 'run')}-2"
-        self.app.open_form(config)
+        self.app.call_from_thread(self.app.open_form, config)
 
     def action_resume(self) -> None:
         row = self._current()
@@ -490,21 +493,23 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if row_status(row, self.app.clock()) == "running":
             self.notify(f"Run #{row.id} is running: cancel it first (open it, x).", severity="warning")
             return
-        run = self.catalog.require_run(row.id)
+        self._ask_delete(row.id, row.name)
+
+    @work(thread=True, exclusive=True, group="ask-delete", exit_on_error=False)
+    def _ask_delete(self, run_id: int, name: str) -> None:
+        run = self.catalog.require_run(run_id)
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._delete(row.id)
+                self._delete(run_id)
 
-        self.app.push_screen(
-            ConfirmModal(
-                f"Delete run #{row.id} “{row.name}” from the catalog, and its folder\n{run.run_dir}\n"
-                "(generated images, checkpoints, logs)? This cannot be undone.",
-                yes="Delete",
-                no="Keep",
-            ),
-            answer,
+        question = ConfirmModal(
+            f"Delete run #{run_id} “{name}” from the catalog, and its folder\n{run.run_dir}\n"
+            "(generated images, checkpoints, logs)? This cannot be undone.",
+            yes="Delete",
+            no="Keep",
         )
+        self.app.call_from_thread(self.app.push_screen, question, answer)
 
     @work(thread=True, group="edit", exit_on_error=False)
     def _delete(self, run_id: int) -> None:
