@@ -193,10 +193,10 @@ class Catalog:
         fields.setdefault("updated_at", time.time())
         with self.session() as s:
             run = self._row(s, run_id)
-            for key, value in fields.items():
-                if not hasattr(run, key):
-                    raise AttributeError(f"Run has no field {key!r}")
-                setattr(run, key, value)
+            unknown = [key for key in fields if key not in Run.model_fields]
+            if unknown:
+                raise AttributeError(f"Run has no field {unknown[0]!r}")
+            run.sqlmodel_update(fields)
             s.add(run)
             s.commit()
             s.refresh(run)
