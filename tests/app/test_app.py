@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fakes import fake_config, real_photos, write_fake_run
+from PIL import Image
 from pilot import settle, wait_until
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
@@ -199,11 +200,17 @@ async def test_finished_run_screen_shows_plots_predictions_confusion(db):
         assert screen.query_one("#predictions", DataTable).row_count == 8
         assert "Confusion matrix" in text(screen.query_one("#confusion", Static))
         assert screen.query_one("#thumb-0").display
+        thumbnail = screen.query_one(
+            "#thumb-image-0"
+        ).image  # decoded by a worker, handed over as a PIL image
+        assert thumbnail is not None and thumbnail.size == (64, 64)
         screen.query_one("#run-tabs").active = "tab-predictions"
         await settle(app, pilot)
         await pilot.press("tab", "down")
         await settle(app, pilot)
         assert "predicted" in text(screen.query_one("#preview-probs", Static))
+        shown = screen.prediction_rows[screen.query_one("#predictions", DataTable).cursor_row].path
+        assert screen.query_one("#preview-image").image.size == Image.open(shown).size
         await pilot.press("l")
         assert screen.query_one("#loss-plot").log_y
         await pilot.press("escape")

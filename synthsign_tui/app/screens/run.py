@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from synthsign_tui import display as fmt
 from synthsign_tui.app.bindings import bindings_for
@@ -33,6 +35,7 @@ from synthsign_tui.app.widgets import (
     SystemPanel,
     Thumbnails,
     confusion_table,
+    decode,
     image_class,
     probability_bars,
     progress_detail,
@@ -49,6 +52,13 @@ from synthsign_tui.vocab import RESUMABLE, STAGES, SYNTHETIC_VAL
 
 LIVE_POLL_S = 0.5  # a live run is read this often (other processes' writes show within about a second)
 LIVE_DRAW_S = 1.0  # and its plots redrawn at most this often: drawing costs the training run CPU
+
+
+@dataclass
+class PreviewDecoded(Message):
+    """The highlighted prediction's photo, decoded by a worker (None: missing or unreadable)."""
+
+    image: Any
 
 
 class RunRead(Message):
@@ -336,12 +346,21 @@ class RunScreen(ShowsWorkerErrors, Screen):
             return
         p = self.prediction_rows[index]
         path = Path(p.path)
-        self.query_one("#preview-image").image = str(path) if path.is_file() else None
+        self._decode_preview(p.path)
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
         text.append(f"true {p.label or '?'}, predicted {p.predicted}{verdict}\n\n")
         text.append_text(probability_bars(json.loads(p.probabilities_json)))
         self.query_one("#preview-probs", Static).update(text)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _decode_preview(self, path: str) -> None:
+        image = decode(path)
+        if not get_current_worker().is_cancelled:
+            self.post_message(PreviewDecoded(image))
+
+    def on_preview_decoded(self, message: PreviewDecoded) -> None:
+        self.query_one("#preview-image").image = message.image
 
     # ------------------------------------------------------------------ live events
 

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
+from textual.message import Message
 from textual.widgets import Static
+from textual.worker import get_current_worker
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+
+def decode(path: str | Path) -> PILImage | None:
+    """The image file read and decoded (call it in a worker), or None when it is missing or unreadable."""
+    from PIL import Image
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, ValueError):
+        return None
+    return image
 
 
 def image_class(mode: str):
@@ -38,18 +58,31 @@ class Thumbnails(Grid):
                 yield image(id=f"thumb-image-{i}", classes="thumb-image")
                 yield Static("", id=f"thumb-caption-{i}", classes="thumb-caption")
 
-    def show(self, samples: list) -> None:
+    @dataclass
+    class Decoded(Message):
+        """The thumbnails' images, decoded by a worker (None: missing or unreadable)."""
+
+        images: list[Any]
+
+    def show(self, samples: list[Any]) -> None:
+        """Captions at once; the images once a worker has read them."""
         for i in range(self.slots):
             box = self.query_one(f"#thumb-{i}")
-            if i >= len(samples):
-                box.display = False
-                continue
-            sample = samples[i]
-            box.display = True
-            image = self.query_one(f"#thumb-image-{i}")
-            caption = self.query_one(f"#thumb-caption-{i}", Static)
-            path = Path(sample.path)
-            image.image = str(path) if path.is_file() else None
-            text = Text(sample.label, style="bold")
-            text.append(" " + (sample.prompt or path.name), style="dim")
-            caption.update(text)
+            box.display = i < len(samples)
+            if i < len(samples):
+                sample = samples[i]
+                text = Text(sample.label, style="bold")
+                text.append(" " + (sample.prompt or Path(sample.path).name), style="dim")
+                self.query_one(f"#thumb-caption-{i}", Static).update(text)
+        self._decode([sample.path for sample in samples[: self.slots]])
+
+    @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
+    def _decode(self, paths: list[str]) -> None:
+        images = [decode(path) for path in paths]
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Decoded(images))
+
+    def on_thumbnails_decoded(self, message: Decoded) -> None:
+        message.stop()
+        for i, image in enumerate(message.images):
+            self.query_one(f"#thumb-image-{i}").image = image
