@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +15,28 @@ from synthsign_tui.errors import ConfigError
 PRESET_PACKAGE = "synthsign_tui.config.presets"
 
 
+def _preset_files() -> dict[str, Traversable]:
+    """Preset name -> its packaged file, sorted by name; nothing is read."""
+    entries = sorted(resources.files(PRESET_PACKAGE).iterdir(), key=lambda e: e.name)
+    return {e.name.removesuffix(".toml"): e for e in entries if e.name.endswith(".toml")}
+
+
 def list_presets() -> dict[str, str]:
-    """Preset name -> its first comment line."""
+    """Preset name -> its first comment line (each file read once)."""
     out = {}
-    for entry in sorted(resources.files(PRESET_PACKAGE).iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            first = entry.read_text().splitlines()[0] if entry.read_text() else ""
-            out[entry.name.removesuffix(".toml")] = first.lstrip("# ").strip()
+    for name, entry in _preset_files().items():
+        lines = entry.read_text().splitlines()
+        out[name] = lines[0].lstrip("# ").strip() if lines else ""
     return out
 
 
 def preset_dict(name: str) -> dict[str, Any]:
-    presets = list_presets()
+    presets = _preset_files()
     if name not in presets:
         close = difflib.get_close_matches(name, presets, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown preset {name!r}{hint} (presets: {', '.join(sorted(presets))})")
-    text = resources.files(PRESET_PACKAGE).joinpath(name + ".toml").read_text()
-    data = tomllib.loads(text)
+    data = tomllib.loads(presets[name].read_text())
     data["preset"] = name
     return data
 

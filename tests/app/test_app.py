@@ -388,3 +388,20 @@ async def test_clone_reads_the_run_in_a_worker_and_opens_the_form_filled_in(db):
         await settle(app, pilot)
         assert isinstance(app.screen, FormScreen)
         assert app.screen.query_one(f"#{widget_id('name')}", Input).value == f"{selected}-2"
+
+
+async def test_form_validates_once_typing_pauses_not_on_every_key(db):
+    from synthsign_tui.app.screens.form import VALIDATE_AFTER_S
+
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_new_form(app, pilot)
+        error = await type_and_leave(form, pilot, "train.epochs", "0")
+        assert error.display and "greater than or equal to 1" in text(error)
+        field = form.query_one(f"#{widget_id('train.epochs')}", Input)
+        field.focus()
+        await pilot.press("backspace", "3")  # a valid value, typed without leaving the field
+        await pilot.pause()
+        assert "train.epochs" in form.errors and error.display  # not validated yet, mid-typing
+        await pilot.pause(VALIDATE_AFTER_S + 0.2)
+        assert "train.epochs" not in form.errors and not error.display

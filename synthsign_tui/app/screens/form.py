@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     Collapsible,
@@ -35,6 +36,7 @@ from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.screens.modals import ShowsWorkerErrors
 
 DEFAULT_PRESET = "road-signs-offline"
+VALIDATE_AFTER_S = 0.3  # typing pauses this long before the whole config is validated again
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Run", ("name", "seed")),
     ("Data", ("data.images_per_class", "data.val_fraction", "data.template")),
@@ -116,6 +118,7 @@ class FormScreen(ShowsWorkerErrors, Screen):
         self.show_all = False
         self._ready = False
         self.errors: dict[str, str] = {}
+        self._pending: Timer | None = None  # a validation waiting for typing to pause
         self.n_classes = len(get_path(self.base, "data.classes") or [])
 
     # ------------------------------------------------------------------ layout
@@ -256,6 +259,9 @@ class FormScreen(ShowsWorkerErrors, Screen):
         return data, None
 
     def validate_form(self) -> dict[str, str]:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
         if not self._ready:
             return self.errors
         data, toml_error = self.form_data()
@@ -318,6 +324,15 @@ class FormScreen(ShowsWorkerErrors, Screen):
 
     @on(Input.Changed)
     def _changed(self) -> None:
+        self._validate_soon()
+
+    def _validate_soon(self) -> None:
+        """Validate once typing pauses, not on every key (leaving a field or launching validates at once)."""
+        if self._pending is not None:
+            self._pending.stop()
+        self._pending = self.set_timer(VALIDATE_AFTER_S, self._validate_now)
+
+    def _validate_now(self) -> None:
         self.validate_form()
         self._show_errors()
 
@@ -334,8 +349,7 @@ class FormScreen(ShowsWorkerErrors, Screen):
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:
         self.touched.add("err-variations" if event.text_area.id == "variations" else "err-advanced")
-        self.validate_form()
-        self._show_errors()
+        self._validate_soon()
 
     def load_preset(self, name: str) -> None:
         self.base = full_preset(name)
