@@ -24,7 +24,7 @@ from rich.table import Table
 
 from synthsign_tui import __version__
 from synthsign_tui.catalog import Catalog, default_db_path
-from synthsign_tui.config import flatten, list_presets, load_config
+from synthsign_tui.config import RunConfig, flatten, list_presets, load_config
 from synthsign_tui.errors import SynthSignError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -62,19 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--processes", type=int, default=1, metavar="N",
                     help="run in N processes (accelerate launch; one per GPU, else on the CPU)")  # fmt: skip
     sp.add_argument("--detach", action="store_true", help="start the run in the background and return")
+    sp.set_defaults(func=_run)
     sp = sub.add_parser("resume", help="continue a cancelled, failed or interrupted run")
     sp.add_argument("run_id", type=int)
     sp.add_argument("--until", choices=["generate", "train", "evaluate"], help="stop after this stage")
+    sp.set_defaults(func=lambda args: _headless(args, None, resume=args.run_id, until=args.until))
     sp = sub.add_parser("runs", help="list the runs in the catalog")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
     sp.add_argument("--filter", default="", help="e.g. 'real_acc>0.9 generator=procedural status:done'")
     sp.add_argument("--all", action="store_true", help="include archived runs")
+    sp.set_defaults(func=lambda args: cmd_runs(_catalog(args), args.json, args.filter, args.all))
     sp = sub.add_parser("show", help="a run's config, metrics and predictions")
     sp.add_argument("run_id", type=int)
     sp.add_argument("--json", action="store_true", help="print a JSON object")
+    sp.set_defaults(func=lambda args: cmd_show(_catalog(args), args.run_id, args.json))
     sp = sub.add_parser("compare", help="config differences and metrics of runs side by side")
     sp.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
     sp.add_argument("--json", action="store_true", help="print a JSON object")
+    sp.set_defaults(func=lambda args: cmd_compare(_catalog(args), args.run_ids, args.json))
     sp = sub.add_parser("evaluate", help="evaluate a finished run on more real-photo folders")
     sp.add_argument("run_id", type=int)
     sp.add_argument(
@@ -86,15 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite an earlier evaluation of the same name (never the run's own)",
     )
+    sp.set_defaults(func=lambda a: cmd_evaluate(_catalog(a), a.run_id, a.real, a.json, a.replace))
     sp = sub.add_parser("predict", help="classify images (files or folders) with a run's best checkpoint")
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
+    sp.set_defaults(func=lambda args: cmd_predict(_catalog(args), args.run_id, args.paths, args.json))
     sp = sub.add_parser("new", help="open the dashboard on the new-run form, pre-filled")
     config_args(sp)
-    sub.add_parser("presets", help="list the built-in presets")
-    sub.add_parser("demo", help="the offline preset: in the dashboard on a terminal, else headless")
-    sub.add_parser("dashboard", help="open the dashboard (the default)")
+    sp.set_defaults(func=lambda args: _dashboard(args, form_config=_config(args)))
+    sub.add_parser("presets", help="list the built-in presets").set_defaults(func=lambda _args: cmd_presets())
+    sp = sub.add_parser("demo", help="the offline preset: in the dashboard on a terminal, else headless")
+    sp.set_defaults(func=_demo)
+    sub.add_parser("dashboard", help="open the dashboard (the default)").set_defaults(func=_dashboard)
+    p.set_defaults(func=_dashboard)
     return p
 
 
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        return _dispatch(args)
+        return int(args.func(args))
     except SynthSignError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         return EXIT_USAGE
@@ -116,38 +126,22 @@ def _catalog(args) -> Catalog:
     return Catalog(args.db or default_db_path(), args.runs_dir)
 
 
-def _dispatch(args) -> int:
-    command = args.command or "dashboard"
-    if command == "presets":
-        return cmd_presets()
-    if command in ("run", "new"):
-        config = load_config(args.config, args.preset, args.overrides, args.name)
-        if command == "new":
-            return _dashboard(args, form_config=config)
-        if args.processes != 1 or args.detach:
-            return cmd_launch(_catalog(args), config, args.processes, args.until, args.detach)
-        return _headless(args, config, until=args.until, command=_command_line())
-    if command == "demo":
-        config = load_config(preset="road-signs-offline")
-        if sys.stdout.isatty() and sys.stdin.isatty():
-            return _dashboard(args, launch=config)
-        return _headless(args, config, command=_command_line())
-    if command == "dashboard":
-        return _dashboard(args)
-    if command == "resume":
-        return _headless(args, None, resume=args.run_id, until=args.until)
-    catalog = _catalog(args)
-    if command == "runs":
-        return cmd_runs(catalog, args.json, args.filter, args.all)
-    if command == "show":
-        return cmd_show(catalog, args.run_id, args.json)
-    if command == "compare":
-        return cmd_compare(catalog, args.run_ids, args.json)
-    if command == "evaluate":
-        return cmd_evaluate(catalog, args.run_id, args.real, args.json, args.replace)
-    if command == "predict":
-        return cmd_predict(catalog, args.run_id, args.paths, args.json)
-    raise SynthSignError(f"unknown command {command!r}")
+def _config(args: argparse.Namespace) -> RunConfig:
+    return load_config(args.config, args.preset, args.overrides, args.name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.processes != 1 or args.detach:
+        return cmd_launch(_catalog(args), config, args.processes, args.until, args.detach)
+    return _headless(args, config, until=args.until, command=_command_line())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = load_config(preset="road-signs-offline")
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        return _dashboard(args, launch=config)
+    return _headless(args, config, command=_command_line())
 
 
 def _command_line() -> str:
