@@ -7,7 +7,6 @@ keeps at most `MAX_POINTS` points by averaging neighbours, so plot memory stays 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,7 +171,7 @@ def find_evaluation(evaluations: list[Evaluation], name: str, checkpoint: str) -
 
 
 def per_class(ev: Evaluation | None) -> dict[str, Any]:
-    return json.loads(ev.per_class_json) if ev is not None else {}
+    return ev.per_class if ev is not None else {}
 
 
 @dataclass

@@ -342,10 +342,10 @@ class Catalog:
             ece=result.get("ece"),
             n_images=result.get("n_images", 0),
             n_skipped=result.get("n_skipped", 0),
-            skipped_json=json.dumps(result.get("skipped", [])),
-            classes_json=json.dumps(result.get("classes", [])),
-            per_class_json=json.dumps(result.get("per_class", {})),
-            confusion_json=json.dumps(result.get("confusion_matrix", [])),
+            skipped=result.get("skipped", []),
+            classes=result.get("classes", []),
+            per_class=result.get("per_class", {}),
+            confusion_matrix=result.get("confusion_matrix", []),
             seconds=result.get("seconds"),
         )
         with self.session() as s:
@@ -370,7 +370,7 @@ class Catalog:
                     predicted=p["predicted"],
                     confidence=p["confidence"],
                     correct=None if p.get("label") is None else p["label"] == p["predicted"],
-                    probabilities_json=json.dumps(p.get("probabilities", {})),
+                    probabilities=p.get("probabilities", {}),
                 )
                 for p in predictions
             )
@@ -494,7 +494,7 @@ class Catalog:
             "device": run.device,
             "git_commit": run.git_commit,
             "command": run.command,
-            "versions": json.loads(run.versions_json),
+            "versions": run.versions,
             "notes": run.notes,
             "generation": {
                 "images": run.gen_images,

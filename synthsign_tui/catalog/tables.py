@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from synthsign_tui.errors import SynthSignError
@@ -28,6 +28,11 @@ def is_stale(heartbeat: float | None, now: float | None = None) -> bool:
 
 def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _json(column: str, empty: list[Any] | dict[str, Any]) -> Any:
+    """A JSON value stored as text in `column` (its name and SQLite storage as in earlier catalogs)."""
+    return Field(default_factory=type(empty), sa_column=Column(column, JSON, nullable=False, default=empty))
 
 
 class Run(SQLModel, table=True):
@@ -61,7 +66,7 @@ class Run(SQLModel, table=True):
     host: str | None = None
     pid: int | None = None
     device: str | None = None
-    versions_json: str = "{}"
+    versions: dict[str, Any] = _json("versions_json", {})
     git_commit: str | None = None
     command: str | None = None
     error: str | None = None
@@ -162,10 +167,10 @@ class Evaluation(SQLModel, table=True):
     ece: float | None = None
     n_images: int = 0
     n_skipped: int = 0
-    skipped_json: str = "[]"
-    classes_json: str = "[]"
-    per_class_json: str = "{}"
-    confusion_json: str = "[]"
+    skipped: list[dict[str, str]] = _json("skipped_json", [])
+    classes: list[str] = _json("classes_json", [])
+    per_class: dict[str, Any] = _json("per_class_json", {})
+    confusion_matrix: list[list[int]] = _json("confusion_json", [])
     seconds: float | None = None
     created_at: float = Field(default_factory=time.time)
 
@@ -181,10 +186,10 @@ class Evaluation(SQLModel, table=True):
             "ece": self.ece,
             "n_images": self.n_images,
             "n_skipped": self.n_skipped,
-            "skipped": json.loads(self.skipped_json),
-            "classes": json.loads(self.classes_json),
-            "per_class": json.loads(self.per_class_json),
-            "confusion_matrix": json.loads(self.confusion_json),
+            "skipped": self.skipped,
+            "classes": self.classes,
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion_matrix,
             "seconds": self.seconds,
             "created_at": iso(self.created_at),
         }
@@ -201,7 +206,7 @@ class Prediction(SQLModel, table=True):
     predicted: str
     confidence: float
     correct: bool | None = None
-    probabilities_json: str = "{}"
+    probabilities: dict[str, float] = _json("probabilities_json", {})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,7 +215,7 @@ class Prediction(SQLModel, table=True):
             "predicted": self.predicted,
             "confidence": self.confidence,
             "correct": self.correct,
-            "probabilities": json.loads(self.probabilities_json),
+            "probabilities": self.probabilities,
         }
 
 

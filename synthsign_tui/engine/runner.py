@@ -218,9 +218,7 @@ def execute(
 def _record_environment(ctx: RunContext, device: str) -> None:
     env = environment_record(device)
     write_atomic(ctx.run_dir / "environment.json", json.dumps(env, indent=2) + "\n")
-    ctx.records.update_run(
-        ctx.run_id, device=device, versions_json=json.dumps(env["versions"]), git_commit=env["git_commit"]
-    )
+    ctx.records.update_run(ctx.run_id, device=device, versions=env["versions"], git_commit=env["git_commit"])
 
 
 def _stage_function(stage: str) -> Callable[[RunContext], None]:

@@ -179,3 +179,59 @@ def test_list_queries_use_indexes_on_a_large_catalog(tmp_path, config):
     runs = catalog.list_runs(order_by="real_bal_acc", limit=5)
     assert [r.real_bal_acc for r in runs] == sorted((r.real_bal_acc for r in runs), reverse=True)
     assert runs[0].real_bal_acc == pytest.approx(88 / 89)
+
+
+def test_a_catalog_with_json_kept_in_text_columns_still_reads(tmp_path, config):
+    """Catalogs written before the JSON column type declare the *_json columns VARCHAR and hold json.dumps text;
+    they read as the same values and the same `show --json` shape."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.schema import CreateTable
+    from sqlmodel import SQLModel
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            ddl = str(CreateTable(table).compile(dialect=sqlite_dialect.dialect()))
+            conn.execute(ddl.replace(" JSON ", " VARCHAR "))
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(
+            "INSERT INTO runs (id, name, status, config_json, created_at, updated_at, versions_json, tags, notes,"
+            " archived, progress_done, progress_total, gen_images, epochs_done) VALUES"
+            " (1, 'old', 'done', ?, 1.0, 2.0, ?, '', '', 0, 0, 0, 0, 0)",
+            (json.dumps(config.to_dict(), sort_keys=True), json.dumps({"torch": "2.4.0"})),
+        )
+        conn.execute(
+            "INSERT INTO evaluations (id, run_id, name, checkpoint, mode, n_images, n_skipped, skipped_json,"
+            " classes_json, per_class_json, confusion_json, created_at) VALUES"
+            " (1, 1, 'real', 'best', 'single', 2, 1, ?, ?, ?, ?, 3.0)",
+            (
+                json.dumps([{"path": "x.png", "reason": "OSError: broken"}]),
+                json.dumps(["warning", "stop"]),
+                json.dumps({"warning": {"recall": 1.0, "support": 1}, "stop": {"recall": 0.0, "support": 1}}),
+                json.dumps([[1, 0], [1, 0]]),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO predictions (evaluation_id, run_id, path, label, predicted, confidence, correct,"
+            " probabilities_json) VALUES (1, 1, 'a.png', 'stop', 'warning', 0.7, 0, ?)",
+            (json.dumps({"warning": 0.7, "stop": 0.3}),),
+        )
+    catalog = Catalog(path)
+    (evaluation,) = catalog.evaluations(1)
+    assert evaluation.classes == ["warning", "stop"] and evaluation.confusion_matrix == [[1, 0], [1, 0]]
+    assert list(evaluation.per_class) == ["warning", "stop"]  # the order as written, not sorted
+    details = catalog.run_details(1)
+    assert details["versions"] == {"torch": "2.4.0"} and details["config"] == config.to_dict()
+    assert details["evaluations"][0]["skipped"] == [{"path": "x.png", "reason": "OSError: broken"}]
+    assert details["predictions"] == [
+        {"evaluation": "real", "path": "a.png", "label": "stop", "predicted": "warning", "confidence": 0.7,
+         "correct": False, "probabilities": {"warning": 0.7, "stop": 0.3}}
+    ]  # fmt: skip
+    catalog.add_evaluation(1, {"name": "extra", "checkpoint": "best", "classes": ["stop"], "per_class": {}})
+    with sqlite3.connect(path) as conn:  # new rows in the old file are text like the old ones
+        kinds = {row[1]: row[2] for row in conn.execute("PRAGMA table_info(evaluations)")}
+        assert kinds["classes_json"] == "VARCHAR"
+        stored = conn.execute(
+            "SELECT classes_json, typeof(classes_json) FROM evaluations WHERE name = 'extra'"
+        )
+        assert stored.fetchone() == ('["stop"]', "text")

@@ -7,7 +7,6 @@ read sooner and carry the rate and ETA of the current stage.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,7 +312,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.query_one("#before-after", Static).update(table)
         primary = primary_evaluation(evs)
         if primary is not None:
-            classes, matrix = json.loads(primary.classes_json), json.loads(primary.confusion_json)
+            classes, matrix = primary.classes, primary.confusion_matrix
             title = f"{'real photos' if primary.name == 'real' else primary.name} ({primary.checkpoint} checkpoint, {primary.n_images} images)"
             confusion = confusion_table(classes, matrix)
             confusion.title = f"Confusion matrix, {title}"
@@ -350,7 +349,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
         text.append(f"true {p.label or '?'}, predicted {p.predicted}{verdict}\n\n")
-        text.append_text(probability_bars(json.loads(p.probabilities_json)))
+        text.append_text(probability_bars(p.probabilities))
         self.query_one("#preview-probs", Static).update(text)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
