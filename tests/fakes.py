@@ -1,4 +1,5 @@
-"""Deterministic runs written through the Catalog API: for the app's tests, snapshots and benchmarks.
+"""Deterministic runs written through the Catalog API (for the app's tests, snapshots and benchmarks), and the
+tiny configs and dataset reading the engine's tests share.
 
 They look like what the engine records (epochs with epoch 0 before training, steps, synthetic-val and real
 evaluations at the `before` and `best` checkpoints with per-image predictions, samples, logs) with fixed
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from synthsign_tui.catalog import Catalog
-from synthsign_tui.config import validate
+from synthsign_tui.config import RunConfig, load_config, validate
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
@@ -161,3 +162,21 @@ def real_photos(root: Path, per_class: int = 8) -> list[tuple[str, str]]:
         files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
         out.extend((str(f), folder.name) for f in files[:per_class])
     return out
+
+
+def tiny_overrides(images_per_class: int = 4, val_fraction: float = 0.25) -> list[str]:
+    """KEY=VALUE overrides for a dataset of 32 px images without background images."""
+    return [f"data.images_per_class={images_per_class}", f"data.val_fraction={val_fraction}",
+            "data.background_images=0", "generator.height=32", "generator.width=32"]  # fmt: skip
+
+
+def tiny_config(*overrides: str, images_per_class: int = 4, val_fraction: float = 0.25) -> RunConfig:
+    """The offline preset with `tiny_overrides`, then `overrides`."""
+    return load_config(
+        preset="road-signs-offline", overrides=[*tiny_overrides(images_per_class, val_fraction), *overrides]
+    )
+
+
+def dataset_files(dataset: Path) -> dict[str, bytes]:
+    """Every generated PNG under `dataset`, by its relative path."""
+    return {p.relative_to(dataset).as_posix(): p.read_bytes() for p in sorted(dataset.rglob("*.png"))}

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from fakes import fake_config, real_photos, write_fake_run
 from PIL import Image
-from pilot import settle, wait_until
+from pilot import make_app, settle, wait_until
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
 
-from synthsign_tui.app.app import SynthSignApp
 from synthsign_tui.app.screens.compare import CompareScreen
 from synthsign_tui.app.screens.form import FormScreen, widget_id
 from synthsign_tui.app.screens.run import RunScreen
@@ -31,12 +30,6 @@ def text(widget) -> str:
     console = Console(width=200, file=io.StringIO(), record=True)
     console.print(widget.content)
     return console.export_text()
-
-
-def make_app(db: Path, **kwargs) -> SynthSignApp:
-    kwargs.setdefault("image_mode", "halfblock")
-    kwargs.setdefault("live_system", False)
-    return SynthSignApp(db, **kwargs)
 
 
 @pytest.fixture
@@ -293,6 +286,9 @@ async def test_compare_shows_differing_keys(db):
         await settle(app, pilot)
         assert table.row_count > len(keys)
         assert "★" in text(screen.query_one("#headline", Static))
+        assert not screen.query_one("#compare-loss").log_y
+        await pilot.press("l")  # the loss curves on a log scale, redrawn by the reactive's watcher
+        assert screen.query_one("#compare-loss").log_y
 
 
 WRITER = textwrap.dedent(

@@ -5,59 +5,16 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import settle, wait_until
-from textual.widgets import DataTable, Input, TextArea
+from pilot import fill_tiny_form, make_app, settle, status_of, tiny_run, wait_until
+from textual.widgets import DataTable
 
 from synthsign_tui import engine
-from synthsign_tui.app.app import SynthSignApp
-from synthsign_tui.app.screens.form import FormScreen, widget_id
+from synthsign_tui.app.screens.form import FormScreen
 from synthsign_tui.app.screens.modals import ConfirmModal
 from synthsign_tui.app.screens.run import RunScreen
 from synthsign_tui.catalog import Catalog
-from synthsign_tui.config import preset_dict, validate
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-TINY = {
-    "data.images_per_class": "4",
-    "data.val_fraction": "0.25",
-    "generator.height": "32",
-    "generator.width": "32",
-    "train.epochs": "1",
-    "train.image_size": "32",
-    "train.batch_size": "8",
-    "evaluate.real_dir": str(ROOT / "assets" / "real"),
-}
-
-
-def tiny_config(name: str):
-    data = preset_dict("road-signs-offline")
-    data["name"] = name
-    for key, value in TINY.items():
-        section, leaf = key.split(".")
-        data[section][leaf] = value
-    data["data"]["background_images"] = 0
-    data["evaluate"]["multicrop"] = "off"
-    return validate(data)
-
-
-def fill_tiny_form(form: FormScreen, name: str) -> None:
-    """Type a tiny run into the New-run form, as a user would field by field."""
-    form.query_one(f"#{widget_id('name')}", Input).value = name
-    for key, value in TINY.items():
-        form.query_one(f"#{widget_id(key)}", Input).value = value
-    form.query_one(
-        "#advanced", TextArea
-    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
-
-
-def make_app(db: Path, **kwargs) -> SynthSignApp:
-    return SynthSignApp(db, image_mode="halfblock", live_system=False, **kwargs)
-
-
-def status_of(app) -> str | None:
-    screen = app.screen
-    return screen.run.status if isinstance(screen, RunScreen) and screen.run is not None else None
 
 
 async def test_launch_from_form_reaches_done_with_results(tmp_path):
@@ -112,7 +69,7 @@ def made_images(run) -> int:
 async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path, monkeypatch):
     held = HeldGenerator(monkeypatch)
     db = tmp_path / "runs.db"
-    app = make_app(db, launch=tiny_config("to-cancel"))
+    app = make_app(db, launch=tiny_run("to-cancel"))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, held.waiting.is_set, 60)
         run_id = app.screen.run_id
@@ -132,7 +89,7 @@ async def test_cancel_leaves_resumable_run_then_resume_finishes(tmp_path, monkey
 async def test_interrupted_run_resumes_from_runs_table(tmp_path):
     db = tmp_path / "runs.db"
     catalog = Catalog(db)
-    run = engine.create_run(tiny_config("dropped"), catalog)
+    run = engine.create_run(tiny_run("dropped"), catalog)
     catalog.update_run(run.id, status="running", stage="generate", heartbeat_at=time.time() - 3600)
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -148,7 +105,7 @@ async def test_interrupted_run_resumes_from_runs_table(tmp_path):
 async def test_quit_with_a_run_in_progress_asks_and_cancels(tmp_path, monkeypatch):
     held = HeldGenerator(monkeypatch)
     db = tmp_path / "runs.db"
-    app = make_app(db, launch=tiny_config("quit-me"))
+    app = make_app(db, launch=tiny_run("quit-me"))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, held.waiting.is_set, 60)
         run_id = app.screen.run_id

@@ -2,8 +2,7 @@
 through the catalog by the dashboard."""
 
 import pytest
-from pilot import settle, wait_until
-from test_app_engine import fill_tiny_form, make_app, status_of
+from pilot import fill_tiny_form, make_app, settle, status_of, wait_until
 from textual.widgets import Input
 
 from synthsign_tui.app.screens.form import FormScreen

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from fakes import T0, fake_config, real_photos, write_fake_run
+from pilot import make_app
 from pilot import settle as settle_app
 
 from synthsign_tui.app.app import SynthSignApp
@@ -23,8 +24,8 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def make_app(db: Path) -> SynthSignApp:
-    app = SynthSignApp(db, image_mode="halfblock", live_system=False, clock=lambda: T0 + 3600)
+def snapshot_app(db: Path) -> SynthSignApp:
+    app = make_app(db, clock=lambda: T0 + 3600)
     app.sub_title = "runs.db"
     return app
 
@@ -47,7 +48,7 @@ async def settle(pilot):
 
 
 def test_runs_screen(db, snap_compare):
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=settle)
 
 
 def test_empty_catalog_screen(tmp_path, snap_compare, monkeypatch):
@@ -62,7 +63,7 @@ def test_empty_catalog_screen(tmp_path, snap_compare, monkeypatch):
     }
     monkeypatch.setattr("synthsign_tui.app.screens.runs.welcome_facts", lambda _: facts)  # not this machine's
     monkeypatch.chdir(tmp_path)  # the runs folder shows as `runs`
-    assert snap_compare(make_app(tmp_path / "runs.db"), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(snapshot_app(tmp_path / "runs.db"), terminal_size=SIZE, run_before=settle)
 
 
 def test_filter_error(db, snap_compare):
@@ -71,7 +72,7 @@ def test_filter_error(db, snap_compare):
         await pilot.press("slash", *"real_acc>high")
         await settle(pilot)
 
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)
 
 
 @pytest.mark.parametrize("tab", ["training", "results", "predictions"])
@@ -83,7 +84,7 @@ def test_run_screen(db, snap_compare, tab):
         pilot.app.screen.query_one("#run-tabs").active = f"tab-{tab}"
         await settle(pilot)
 
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)
 
 
 def test_form_with_error(db, snap_compare):
@@ -94,7 +95,7 @@ def test_form_with_error(db, snap_compare):
         await pilot.press("tab", "ctrl+a", "x", "tab")  # seed "x", then leave the field
         await settle(pilot)
 
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)
 
 
 @pytest.mark.parametrize("tab", ["config", "metrics", "curves"])
@@ -106,7 +107,7 @@ def test_compare_screen(db, snap_compare, tab):
         pilot.app.screen.query_one("#compare-tabs").active = f"tab-{tab}"
         await settle(pilot)
 
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)
 
 
 def test_help_overlay(db, snap_compare):
@@ -115,4 +116,4 @@ def test_help_overlay(db, snap_compare):
         await pilot.press("question_mark")
         await settle(pilot)
 
-    assert snap_compare(make_app(db), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)

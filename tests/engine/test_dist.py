@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import dataset_files, tiny_config, tiny_overrides
 from PIL import Image
 
 from synthsign_tui.catalog import Catalog
-from synthsign_tui.config import load_config
 from synthsign_tui.engine import Cancelled, Distributed, start_run
 from synthsign_tui.engine.processes import (
     accelerate_launcher,
@@ -27,17 +27,7 @@ from synthsign_tui.engine.processes import (
 from synthsign_tui.engine.stages.generate import MANIFEST, part_path, read_manifest
 from synthsign_tui.errors import SynthSignError
 
-TINY = ["data.images_per_class=4", "data.val_fraction=0.25", "data.background_images=0", "generator.height=32",
-        "generator.width=32"]  # fmt: skip
 REAL = Path(__file__).resolve().parents[2] / "assets" / "real"
-
-
-def tiny_config(*extra: str):
-    return load_config(preset="road-signs-offline", overrides=[*TINY, *extra])
-
-
-def files(dataset: Path) -> dict[str, bytes]:
-    return {p.relative_to(dataset).as_posix(): p.read_bytes() for p in sorted(dataset.rglob("*.png"))}
 
 
 def timeless(dataset: Path) -> list[dict]:
@@ -93,7 +83,7 @@ def test_resume_merges_the_manifest_parts_of_a_stopped_multi_process_run(tmp_pat
     catalog = Catalog(tmp_path / "runs.db")
     run_id = start_run(tiny_config(), catalog, until="generate")
     dataset = Path(catalog.require_run(run_id).run_dir) / "dataset"
-    before = files(dataset)
+    before = dataset_files(dataset)
     rows = (dataset / MANIFEST).read_text().splitlines(keepends=True)
     # as if process 1 made the second half and everything stopped before the main process merged the parts
     (dataset / MANIFEST).write_text("".join(rows[:4]))
@@ -103,7 +93,7 @@ def test_resume_merges_the_manifest_parts_of_a_stopped_multi_process_run(tmp_pat
     from synthsign_tui.engine import resume_run
 
     resume_run(run_id, catalog, until="generate")
-    assert files(dataset) == before and len(read_manifest(dataset / MANIFEST)) == 8
+    assert dataset_files(dataset) == before and len(read_manifest(dataset / MANIFEST)) == 8
     assert {p: p.stat().st_mtime_ns for p in dataset.rglob("*.png")} == mtimes  # nothing made again
     assert not list(dataset.glob(".*part*"))
 
@@ -144,7 +134,7 @@ def test_two_processes_make_the_same_dataset_and_train_one_model(tmp_path):
     run = catalog.require_run(launch.run_id)
     dataset = Path(run.run_dir) / "dataset"
     assert run.status == "done" and run.gen_images == 8 and run.progress_done == run.progress_total == 8
-    assert files(dataset) == files(single) and len(files(dataset)) == 8
+    assert dataset_files(dataset) == dataset_files(single) and len(dataset_files(dataset)) == 8
     assert timeless(dataset) == timeless(single)
     assert not list(dataset.glob(".*part*"))
     assert "x 2 processes" in "\n".join(line.message for line in catalog.logs(run.id))
@@ -178,12 +168,12 @@ def test_two_processes_make_the_same_zimage_dataset(tmp_path, tiny_zimage_dir):
     single = single_process_dataset(tiny_config(*settings), tmp_path)
     sets = [arg for setting in settings for arg in ("--set", setting)]
     args = ["--db", "runs.db", "run", "--preset", "road-signs-offline", "--until", "generate"]
-    proc = two_processes(*args, *[a for t in TINY for a in ("--set", t)], *sets, cwd=tmp_path)
+    proc = two_processes(*args, *[a for t in tiny_overrides() for a in ("--set", t)], *sets, cwd=tmp_path)
     assert proc.stdout.count("run 1 (road-signs-offline)") == 1
     catalog = Catalog(tmp_path / "runs.db")
     assert [(r.id, r.status, r.gen_images) for r in catalog.list_runs()] == [(1, "done", 4)]
     dataset = Path(catalog.require_run(1).run_dir) / "dataset"
-    ours, theirs = files(dataset), files(single)
+    ours, theirs = dataset_files(dataset), dataset_files(single)
     assert sorted(ours) == sorted(theirs) and len(ours) == 4
     for name in ours:
         a = np.asarray(Image.open(dataset / name), dtype=np.int16)

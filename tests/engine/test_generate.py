@@ -1,5 +1,6 @@
 """Generation: reproducible, resumable datasets that torchvision and Hugging Face load, from both generators."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -8,21 +9,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import fakes
+
 from synthsign_tui.catalog import Catalog
 from synthsign_tui.config import load_config
 from synthsign_tui.engine import start_run
 from synthsign_tui.engine.stages.generate import MANIFEST, image_seed, plan, read_manifest
 
-TINY = ["data.images_per_class=6", "data.val_fraction=0.34", "data.background_images=0", "generator.height=32",
-        "generator.width=32"]  # fmt: skip
-
-
-def tiny_config(*extra):
-    return load_config(preset="road-signs-offline", overrides=[*TINY, *extra])
-
-
-def files(dataset: Path) -> dict[str, bytes]:
-    return {p.relative_to(dataset).as_posix(): p.read_bytes() for p in sorted(dataset.rglob("*.png"))}
+tiny_config = functools.partial(fakes.tiny_config, images_per_class=6, val_fraction=0.34)
+files = fakes.dataset_files
 
 
 def test_plan_gives_each_image_its_own_seed_and_split():
