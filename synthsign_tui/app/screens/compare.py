@@ -10,6 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
@@ -41,13 +42,13 @@ class CompareRead(Message):
 
 class CompareScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("compare")
+    log_y: reactive[bool] = reactive(False, init=False)  # the loss plot on a log scale (key l)
 
     def __init__(self, run_ids: list[int]) -> None:
         super().__init__()
         self.run_ids = run_ids
         self.data = None
         self.all_keys = False
-        self.log_y = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -163,6 +164,8 @@ class CompareScreen(ShowsWorkerErrors, Screen):
 
     def action_log_scale(self) -> None:
         self.log_y = not self.log_y
+
+    def watch_log_y(self) -> None:
         if self.data is not None:
             self._show_curves()
 

@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -68,6 +69,7 @@ class RunRead(Message):
 
 class RunScreen(ShowsWorkerErrors, Screen):
     BINDINGS = bindings_for("run")
+    log_y: reactive[bool] = reactive(False, init=False)  # the loss plot on a log scale (key l)
 
     def __init__(self, run_id: int) -> None:
         super().__init__()
@@ -80,7 +82,6 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.evaluations: list = []
         self.predictions: dict[int, list] = {}
         self.prediction_rows: list = []
-        self.log_y = False
         self._polling = False
         self._dirty = False
         self._last_read = 0.0
@@ -386,6 +387,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def action_log_scale(self) -> None:
         self.log_y = not self.log_y
+
+    def watch_log_y(self) -> None:
         self._draw_plots()
 
     def action_cancel_run(self) -> None:
