@@ -21,6 +21,7 @@ from typing import Any
 from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from synthsign_tui import __version__
 from synthsign_tui.catalog import Catalog, default_db_path
@@ -551,9 +552,17 @@ def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool)
         return 0
     table = Table("file", "predicted", "confidence", "probabilities")
     for p in predictions:
+        if p["predicted"] is None:
+            table.add_row(
+                Text(p["path"]), Text("skipped", style="yellow"), "", Text(p["skipped"], style="yellow")
+            )
+            continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in p["probabilities"].items())
-        table.add_row(str(p["path"]), p["predicted"], f"{p['confidence']:.2f}", probs)
+        table.add_row(Text(p["path"]), Text(p["predicted"]), f"{p['confidence']:.2f}", Text(probs))
     console.print(table)
+    skipped = sum(p["predicted"] is None for p in predictions)
+    if skipped:
+        console.print(f"{skipped} of {len(predictions)} file(s) skipped (reasons above)", highlight=False)
     return 0
 
 

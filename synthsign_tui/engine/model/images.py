@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.files import is_image
+from synthsign_tui.imagefiles import UnreadableImage, open_image
 
 if TYPE_CHECKING:
     from synthsign_tui.engine.context import RunContext
@@ -27,11 +28,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """An RGB uint8 tensor [3, H, W]; raises OSError or ValueError for a file that is not a readable image."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return v2.functional.pil_to_tensor(im.convert("RGB"))
+    """An RGB uint8 tensor [3, H, W] through the one safe loader; raises UnreadableImage saying why not."""
+    return v2.functional.pil_to_tensor(open_image(path))
 
 
 def fit_square(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -93,7 +91,7 @@ def cached_images(
     for i, (key, path) in enumerate(todo):
         try:
             cached[key] = fit_square(read_image(path), size)
-        except (OSError, ValueError) as exc:
+        except UnreadableImage as exc:
             bad.add(key)
             log.warning("skipping unreadable image %s: %s", path, exc)
         if ctx is not None:
