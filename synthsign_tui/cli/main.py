@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.columns import Columns
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -29,14 +30,25 @@ from synthsign_tui.config import flatten, list_presets, load_config
 from synthsign_tui.errors import SynthSignError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-console = Console()
-err_console = Console(stderr=True)
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports a tool stopped by SIGPIPE
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich exits 1 here; main() stops quietly with 141 like print() does
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         self.print_usage(sys.stderr)
-        err_console.print(f"[red]error:[/] {message}\nRun `{self.prog} --help` for the options.")
+        err_console.print(
+            f"[red]error:[/] {escape(_cut(message))}\nRun `{self.prog} --help` for the options."
+        )
         raise SystemExit(EXIT_USAGE)
 
 
@@ -107,10 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except SynthSignError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {escape(_cut(str(exc)))}", highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _cut(message: str, limit: int = 4000) -> str:
+    """A last guard for the terminal: messages cut their values short, but never print megabytes."""
+    return message if len(message) <= limit else message[:limit] + f"… ({len(message):,} characters)"
+
+
+def _reader_went_away() -> int:
+    """stdout went to a pipe whose reader closed (`synthsign runs --json | head -1`): stop quietly like other
+    Unix tools. stdout is pointed at /dev/null so that Python's final flush does not complain again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _catalog(args) -> Catalog:
