@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, delete, select
+from sqlmodel import Session, SQLModel, delete, select
 
+from synthsign_tui.catalog import opening
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -44,7 +45,8 @@ DEFAULT_DB = "runs.db"
 
 # Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
-# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
+# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
+# indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
 MIGRATIONS: dict[int, list[str]] = {1: []}
 
 
@@ -60,46 +62,61 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _set_pragmas(dbapi_connection, _record) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
 class Catalog:
     """A catalog file. One instance per process; each method is one short transaction, safe from any thread."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, runs_dir: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        runs_dir: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool | None = None,
     ):
+        """Open (or create) a catalog. `read_only`: True opens it for reading only; None (default) does so
+        when the file or its folder cannot be written. Raises CatalogError for anything but a catalog."""
         self.path = Path(path) if path is not None else default_db_path()
         self.runs_dir = Path(runs_dir) if runs_dir else self.path.resolve().parent / "runs"
-        if self.path.parent and not self.path.parent.exists():
-            raise SynthSignError(
-                f"cannot create the catalog {self.path}: folder {self.path.parent} does not exist"
-            )
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-        event.listen(self.engine, "connect", _set_pragmas)
-        self._migrate()
+        found = opening.probe(self.path, read_only)
+        self.read_only = found.read_only
+        self.engine: Engine = opening.open_engine(self.path, read_only=self.read_only)
+        try:
+            self._migrate(found)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ------------------------------------------------------------------ schema
 
-    def _migrate(self) -> None:
-        with self.engine.begin() as conn:
-            version = conn.execute(text("PRAGMA user_version")).scalar_one()
-            has_runs = conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'")
-            ).scalar_one()
+    def _migrate(self, found: opening.Probe) -> None:
+        """Upgrade the schema only when something is missing: an up-to-date catalog is opened without a write."""
+        version = found.user_version
         if version > SCHEMA_VERSION:
             raise SynthSignError(
                 f"{self.path} was written by a newer SynthSign (catalog schema v{version}; this one reads up to "
                 f"v{SCHEMA_VERSION}): upgrade synthsign_tui, or open another catalog with --db PATH"
             )
+        has_runs = "runs" in found.columns
         if has_runs and version == 0:
             version = 1  # a v1 file written before user_version was set
+        missing_columns = any(
+            table.name in found.columns and column.name not in found.columns[table.name]
+            for table in SQLModel.metadata.sorted_tables
+            for column in table.columns
+        )
+        missing_tables = any(t.name not in found.columns for t in SQLModel.metadata.sorted_tables)
+        missing_indexes = any(
+            ix.name not in found.indexes for t in SQLModel.metadata.sorted_tables for ix in t.indexes
+        )
+        outdated = version < SCHEMA_VERSION or missing_columns or missing_tables
+        if not (outdated or missing_indexes or found.application_id != opening.APPLICATION_ID):
+            return
+        if self.read_only:
+            if outdated:
+                raise opening.CatalogError(
+                    f"catalog {self.path} needs an upgrade to schema v{SCHEMA_VERSION} (it is v{version}), but it is "
+                    "read-only: copy it somewhere writable, or open it once with write access"
+                )
+            return  # only indexes or the id missing: reading works without them
         if has_runs:
             self._add_missing_columns()
         with self.engine.begin() as conn:
@@ -108,6 +125,10 @@ class Catalog:
                     conn.execute(text(statement))
         SQLModel.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
+            for table in SQLModel.metadata.sorted_tables:  # create_all adds no index to an existing table
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
+            conn.execute(text(f"PRAGMA application_id = {opening.APPLICATION_ID}"))
             conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
 
     def _add_missing_columns(self) -> None:
@@ -237,6 +258,8 @@ class Catalog:
 
     def mark_interrupted(self, now: float | None = None) -> list[int]:
         """Runs left `running` by a process that died (stale heartbeat) become `interrupted`."""
+        if self.read_only:
+            return []  # nothing can be recorded; Run.display_status shows them as interrupted anyway
         now = now or time.time()
         with self.session() as s:
             runs = s.exec(select(Run).where(Run.status == "running")).all()
