@@ -21,7 +21,7 @@ from typing import Any
 from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Table as RichTable
 from rich.text import Text
 
 from synthsign_tui import __version__
@@ -41,6 +41,19 @@ class _Console(Console):
 
 console = _Console()
 err_console = _Console(stderr=True)
+
+
+class Table(RichTable):
+    """A rich Table whose plain-string headers and cells are text, never markup: run names, class names and
+    paths come from users ("[/x]" would otherwise stop the command with a MarkupError)."""
+
+    def __init__(self, *headers: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for header in headers:
+            self.add_column(Text(header))
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -309,7 +322,7 @@ def run_headless(
     resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
     say = dist.is_main
     if say:
-        console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
+        console.print(f"run [bold]{run.id}[/] ({escape(run.name)}) in {escape(run.run_dir)}", highlight=False)
     outcome: dict[str, BaseException] = {}
 
     def work() -> None:
@@ -390,11 +403,12 @@ def cmd_runs(catalog: Catalog, as_json: bool, filter_text: str, include_archived
         print(json.dumps(rows, indent=2))
         return 0
     if not rows and filter_text:
-        console.print(f"No runs in {catalog.path} match {filter_text!r}.", highlight=False)
+        console.print(f"No runs in {catalog.path} match {filter_text!r}.", highlight=False, markup=False)
         return 0
     if not rows:
         console.print(
-            f"No runs in {catalog.path} yet. Start one: `synthsign run --preset road-signs-offline`"
+            f"No runs in {catalog.path} yet. Start one: `synthsign run --preset road-signs-offline`",
+            markup=False,
         )
         return 0
     table = Table(
@@ -418,8 +432,8 @@ STATUS_COLOURS = {
 }
 
 
-def _status(status: str) -> str:
-    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]"
+def _status(status: str) -> Text:
+    return Text(status, style=STATUS_COLOURS.get(status, "white"))
 
 
 def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
@@ -428,15 +442,17 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
         print(json.dumps(details, indent=2))
         return 0
     d = details
-    console.print(
-        f"[bold]run {d['id']}[/] {d['name']}  {_status(d['status'])}  {d['run_dir']}", highlight=False
+    title = Text.assemble(
+        (f"run {d['id']}", "bold"), f" {d['name']}  ", _status(d["status"]), f"  {d['run_dir']}"
     )
+    console.print(title, highlight=False)
     if d["error"]:
-        console.print(f"[red]{d['error']}[/]", highlight=False)
+        console.print(Text(d["error"], style="red"), highlight=False)
     gen = d["generation"]
     rate = f" at {gen['images_per_s']:.1f} images/s" if gen["images_per_s"] else ""
     console.print(
-        f"generator {d['generator']} ({d['model']}): {gen['images']} images{rate}; device {d['device']}"
+        f"generator {d['generator']} ({d['model']}): {gen['images']} images{rate}; device {d['device']}",
+        markup=False,
     )
     console.print(
         f"synthetic val accuracy {_pct(d['before_val_acc'])} before -> {_pct(d['val_acc'])} after; "
@@ -473,14 +489,14 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
         confusion = Table("true \\ predicted", *ev["classes"])
         for cls, row in zip(ev["classes"], ev["confusion_matrix"], strict=False):
             confusion.add_row(cls, *(str(v) for v in row))
-        console.print(f"\n[bold]{ev['name']}[/] ({ev['checkpoint']} checkpoint)", highlight=False)
+        console.print(f"\n[bold]{escape(ev['name'])}[/] ({ev['checkpoint']} checkpoint)", highlight=False)
         console.print(Columns([per_class, confusion]))
     if d["predictions"]:
         table = Table(
             "evaluation", "file", "true", "predicted", "confidence", "", title="real-photo predictions"
         )
         for p in d["predictions"]:
-            mark = "" if p["correct"] is None else ("[green]✓[/]" if p["correct"] else "[red]✗[/]")
+            mark = "" if p["correct"] is None else (Text("✓", "green") if p["correct"] else Text("✗", "red"))
             table.add_row(
                 p["evaluation"],
                 Path(p["path"]).name,

@@ -23,10 +23,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from synthsign_tui.app import settings
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
 from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
+from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import RESUMABLE
 
 PAGE = 100
@@ -101,11 +103,24 @@ def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
 
 class RunsLoaded(Message):
     def __init__(
-        self, generation: int, rows: list[Any], matching: int, total: int, append: bool, last: float
+        self,
+        generation: int,
+        rows: list[Any],
+        matching: int,
+        total: int,
+        append: bool,
+        last: float,
+        text: str,
     ):
         super().__init__()
         self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
-        self.append, self.last_update = append, last
+        self.append, self.last_update, self.text = append, last, text
+
+
+class RunsFailed(Message):
+    def __init__(self, generation: int, text: str, error: str) -> None:
+        super().__init__()
+        self.generation, self.text, self.error = generation, text, error
 
 
 class RunsChanged(Message):
@@ -121,6 +136,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
+        self._good_filter = ""  # the last filter the catalog ran: the one saved
         self.sort_key = "created"
         self.descending = True
         self.columns: list[str] = list(DEFAULT_COLUMNS)
@@ -175,25 +191,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
     def load_settings(self) -> None:
-        get = self.catalog.get_setting
-        saved = {
-            "filter": get("dashboard.filter", ""),
-            "sort": get("dashboard.sort", "created:desc"),
-            "columns": get("dashboard.columns"),
-        }
-        self.app.call_from_thread(self._apply_settings, saved)
+        self.app.call_from_thread(self._apply_settings, *settings.read_view(self.catalog))
 
-    def _apply_settings(self, saved: dict[str, Any]) -> None:
-        key, _, direction = (saved["sort"] or "created:desc").partition(":")
-        if any(c.sort == key for c in COLUMNS):
-            self.sort_key, self.descending = key, direction != "asc"
-        if saved["columns"]:
-            try:
-                cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
-            except ValueError:
-                cols = []
-            self.columns = ["id", *(c for c in cols if c != "id")] if cols else self.columns
-        self.filter_text = saved["filter"] or ""
+    def _apply_settings(self, view: settings.View, notices: list[str]) -> None:
+        for notice in notices:  # a stored value that failed was reset: said once, never a dialog
+            self.notify(notice, title="Saved view reset", severity="warning", timeout=12)
+        self.sort_key, self.descending, self.columns = view.sort_key, view.descending, view.columns
+        self.filter_text = self._good_filter = view.filter_text
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = self.filter_text
         self._ready = True
@@ -222,18 +226,34 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
         # the match count comes with the page (a window over the filtered rows): one scan, not two
         columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
-        stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
-        with self.catalog.session() as s:
-            rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
-            matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
-            total = s.execute(select(func.count()).select_from(Run)).scalar_one()
-            last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
-        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
+        try:
+            stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
+            with self.catalog.session() as s:
+                rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
+                matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
+                total = s.execute(select(func.count()).select_from(Run)).scalar_one()
+                last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
+        except SynthSignError as exc:  # a filter the catalog refuses: said beside the filter input
+            self.post_message(RunsFailed(generation, text, str(exc)))
+            return
+        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last, text))
+
+    def on_runs_failed(self, message: RunsFailed) -> None:
+        if message.generation != self._generation:
+            return
+        self._loading = False
+        self._show_filter_error(message.error)
+        if message.text != self._good_filter:
+            self.filter_text = self._good_filter  # back to the last filter that worked
+            self.reload()
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if message.generation != self._generation:
             return
         self._loading = False
+        if message.text != self._good_filter:  # saved only once the catalog has run it
+            self._good_filter = message.text
+            self._save(settings.FILTER, message.text)
         self.matching, self.total = message.matching, message.total
         self.last_update = max(self.last_update, message.last_update)
         table = self.table
@@ -309,9 +329,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         from synthsign_tui.catalog import Run, query
 
         columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
-        stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
-        with self.catalog.session() as s:
-            rows = list(s.execute(stmt).all())
+        try:
+            stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
+            with self.catalog.session() as s:
+                rows = list(s.execute(stmt).all())
+        except SynthSignError:
+            return  # the table's own query reports it beside the filter
+
         if rows:
             self.post_message(RunsChanged(rows, max(r.updated_at for r in rows)))
 
@@ -392,11 +416,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         elif sort != self.sort_key:
             self.sort_key, self.descending = sort, sort not in ("name", "id", "status", "tags", "generator")
         self.reload(limit=PAGE)
-        self._save("dashboard.sort", f"{self.sort_key}:{'desc' if self.descending else 'asc'}")
+        self._save(settings.SORT, settings.sort_setting(self.sort_key, self.descending))
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save(self, key: str, value: str) -> None:
-        self.catalog.set_setting(key, value)
+        settings.save(self.catalog, key, value)
 
     # ------------------------------------------------------------------ filter
 
@@ -404,17 +428,19 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def filter_changed(self, event: Input.Changed) -> None:
         from synthsign_tui.catalog import query
 
-        error = self.query_one("#filter-error", Static)
         try:
             query.parse(event.value)
         except query.QueryError as exc:
-            error.update(f"[red]✗[/] {exc}")
-            error.display = True
+            self._show_filter_error(str(exc))
             return
-        error.display = False
+        self.query_one("#filter-error", Static).display = False
         self.filter_text = event.value
         self.reload(limit=PAGE)
-        self._save("dashboard.filter", event.value)
+
+    def _show_filter_error(self, message: str) -> None:
+        error = self.query_one("#filter-error", Static)
+        error.update(Text.assemble(("✗ ", "red"), message))
+        error.display = True
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -543,7 +569,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             if columns:
                 self.columns = ["id", *(c for c in columns if c != "id")]
                 self.reload()
-                self._save("dashboard.columns", json.dumps(columns))
+                self._save(settings.COLUMNS_KEY, json.dumps(self.columns))
 
         self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
 
