@@ -75,3 +75,28 @@ def test_settings_are_checked_before_saving(db):  # noqa: F811
         assert catalog.get_setting(key) is None
     settings.save(catalog, settings.SORT, "name:asc")
     assert catalog.get_setting(settings.SORT) == "name:asc"
+
+
+async def test_form_shows_the_new_input_checks_beside_their_fields(db):  # noqa: F811
+    from test_app import open_new_form, type_and_leave
+
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_new_form(app, pilot)
+        cases = [
+            ("data.template", "{prompt:d}", "has a format spec or conversion"),
+            ("train.weights", "no-such-weights.pt", "is not imagenet, none, or an existing file"),
+            ("name", "x" * 50_000, "(50,000 characters)"),
+        ]
+        for key, value, message in cases:
+            error = await type_and_leave(form, pilot, key, value)
+            assert error.display and message in text(error), key
+            assert len(text(error)) < 400
+            assert form.query_one("#launch").disabled
+        classes = form.query_one("#class-0-name", Input)
+        classes.value = "a\x00b"
+        await settle(app, pilot)
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "control characters" in text(form.query_one("#err-class-0", Static))
+        assert len(Catalog(db).list_runs(include_archived=True)) == 3
