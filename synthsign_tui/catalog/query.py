@@ -157,7 +157,7 @@ def count_statement(text: str = "", *, include_archived: bool = False):
 
 def sort_column(name: str):
     column = FIELDS.get(name, name)
-    if not hasattr(Run, column) or column == "config_json":
+    if column not in Run.__table__.columns or column == "config_json":
         raise QueryError(f"cannot sort by {shorten(name)}: choose one of {', '.join(sorted(FIELDS))}")
     return getattr(Run, column)
 
