@@ -65,6 +65,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"config file {name} cannot be read: {exc.strerror or exc}") from None
+    if b"\x00" in raw:
+        raise ConfigError(f"{name} holds NUL bytes, so it is a binary file, not a TOML config")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -72,8 +74,6 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"{name} is not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r}): a config is a "
             "TOML text file; save it as UTF-8"
         ) from None
-    if "\x00" in text:
-        raise ConfigError(f"{name} holds NUL bytes, so it is a binary file, not a TOML config")
     return parse_toml(text, name)
 
 

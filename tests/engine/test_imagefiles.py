@@ -6,32 +6,16 @@ from __future__ import annotations
 import io
 import os
 import socket
-import struct
 import threading
 import time
-import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pngs import png_header
 
 from synthsign_tui.imagefiles import MAX_ASPECT, MAX_PIXELS, UnreadableImage, open_image
-
-
-def png_header(width: int, height: int, payload: bytes = b"\x00" * 16) -> bytes:
-    """A PNG whose header claims width x height (8-bit greyscale) followed by a little compressed data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(payload))
-        + chunk(b"IEND", b"")
-    )
 
 
 def good_png(width: int = 24, height: int = 16) -> bytes:
