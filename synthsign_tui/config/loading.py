@@ -39,6 +39,7 @@ def preset_dict(name: str) -> dict[str, Any]:
 
 
 MAX_DEPTH = 16  # tables and lists nested deeper than this are no run config
+MAX_CONFIG_BYTES = 1_000_000  # a run config is a few KB; tomllib takes ~10 s to parse a 50 MB string
 # tomllib takes quadratic time in the parts of one dotted key (16,000 parts: 7 s), so such keys are refused
 # before parsing; the look-behind makes the scan linear
 _DOTTED_KEY = re.compile(
@@ -61,6 +62,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {name} is a folder: give the path of a .toml file inside it")
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"config file {name} is not a regular file (a pipe or device?): give a .toml file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(_too_big(name, info.st_size))
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -79,6 +82,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
     """TOML text as a dict, or ConfigError (bad syntax, nested deeper than MAX_DEPTH)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(_too_big(source, len(text)))
     if text.count(".") > MAX_DEPTH and _DOTTED_KEY.search(text):
         raise ConfigError(
             f"{source} has a dotted key of more than {MAX_DEPTH} parts: a run config needs a few"
@@ -93,6 +98,13 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         ) from None
     check_depth(data, source)
     return data
+
+
+def _too_big(source: str, size: int) -> str:
+    return (
+        f"{source} is {size:,} bytes; a run config is a few KB (at most {MAX_CONFIG_BYTES:,} are read): "
+        "keep data out of the config and point to folders instead"
+    )
 
 
 def check_depth(data: Any, source: str) -> None:
@@ -114,6 +126,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {shorten(text)}: expected KEY=VALUE, e.g. --set data.images_per_class=20")
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(_too_big(f"--set {shorten(key)}", len(raw)))
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
