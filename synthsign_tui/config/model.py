@@ -183,12 +183,12 @@ class GeneratorConfig(_Section):
         if folder.is_dir():
             if not (folder / "model_index.json").is_file():
                 raise ValueError(
-                    f"folder {shorten(value)} has no model_index.json, so it is not a saved diffusers pipeline "
+                    f"folder {shorten(value, 200)} has no model_index.json, so it is not a saved diffusers pipeline "
                     "(save one with pipe.save_pretrained(folder)), or give a hub id like owner/name"
                 )
         elif folder.exists() or looks_like_path(value):
             raise ValueError(
-                f"diffusers model folder {shorten(value)} does not exist (looked in {Path.cwd()} and the "
+                f"diffusers model folder {shorten(value, 200)} does not exist (looked in {Path.cwd()} and the "
                 "project folder): give an existing folder or a hub id like Tongyi-MAI/Z-Image-Turbo"
             )
         elif not HUB_ID.fullmatch(value):
@@ -252,7 +252,7 @@ class TrainConfig(_Section):
         path = resolve_path(value)
         if not path.is_file():
             raise ValueError(
-                f"{shorten(value)} is not imagenet, none, or an existing file ({path} "
+                f"{shorten(value, 200)} is not imagenet, none, or an existing file ({path} "
                 f"{'is not a file' if path.exists() else 'does not exist'}): give a ResNet18 state dict file"
             )
         return value
