@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, delete, select
+from sqlmodel import Session, delete, select
 
-from synthsign_tui.catalog import opening
+from synthsign_tui.catalog import opening, schema
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -43,7 +43,7 @@ HEARTBEAT_SECONDS = 5.0
 DEFAULT_DB = "runs.db"
 
 
-# Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
+# Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
 # indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
@@ -52,14 +52,6 @@ MIGRATIONS: dict[int, list[str]] = {1: []}
 
 def default_db_path() -> Path:
     return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
-
-
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 class Catalog:
@@ -88,67 +80,7 @@ class Catalog:
     # ------------------------------------------------------------------ schema
 
     def _migrate(self, found: opening.Probe) -> None:
-        """Upgrade the schema only when something is missing: an up-to-date catalog is opened without a write."""
-        version = found.user_version
-        if version > SCHEMA_VERSION:
-            raise SynthSignError(
-                f"{self.path} was written by a newer SynthSign (catalog schema v{version}; this one reads up to "
-                f"v{SCHEMA_VERSION}): upgrade synthsign_tui, or open another catalog with --db PATH"
-            )
-        has_runs = "runs" in found.columns
-        if has_runs and version == 0:
-            version = 1  # a v1 file written before user_version was set
-        missing_columns = any(
-            table.name in found.columns and column.name not in found.columns[table.name]
-            for table in SQLModel.metadata.sorted_tables
-            for column in table.columns
-        )
-        missing_tables = any(t.name not in found.columns for t in SQLModel.metadata.sorted_tables)
-        missing_indexes = any(
-            ix.name not in found.indexes for t in SQLModel.metadata.sorted_tables for ix in t.indexes
-        )
-        outdated = version < SCHEMA_VERSION or missing_columns or missing_tables
-        if not (outdated or missing_indexes or found.application_id != opening.APPLICATION_ID):
-            return
-        if self.read_only:
-            if outdated:
-                raise opening.CatalogError(
-                    f"catalog {self.path} needs an upgrade to schema v{SCHEMA_VERSION} (it is v{version}), but it is "
-                    "read-only: copy it somewhere writable, or open it once with write access"
-                )
-            return  # only indexes or the id missing: reading works without them
-        if has_runs:
-            self._add_missing_columns()
-        with self.engine.begin() as conn:
-            for v in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS.get(v, []):
-                    conn.execute(text(statement))
-        SQLModel.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            for table in SQLModel.metadata.sorted_tables:  # create_all adds no index to an existing table
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
-            conn.execute(text(f"PRAGMA application_id = {opening.APPLICATION_ID}"))
-            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
-
-    def _add_missing_columns(self) -> None:
-        """Add each model column that an older catalog's existing tables lack, with its default."""
-        with self.engine.begin() as conn:
-            for table in SQLModel.metadata.sorted_tables:
-                present = {row[1] for row in conn.execute(text(f"PRAGMA table_info({table.name})"))}
-                if not present:
-                    continue  # a new table: create_all makes it
-                for column in table.columns:
-                    if column.name in present:
-                        continue
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = (
-                        column.default.arg
-                        if column.default is not None and column.default.is_scalar
-                        else None
-                    )
-                    clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
+        schema.upgrade(self.engine, found, SCHEMA_VERSION, MIGRATIONS, read_only=self.read_only)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
