@@ -374,7 +374,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def _show_filter_error(self, message: str) -> None:
         error = self.query_one("#filter-error", Static)
-        error.update(Text.assemble(("✗ ", "red"), message))
+        error.update(Text.assemble(("✗", "red"), " ", message))
         error.display = True
 
     @on(Input.Submitted, "#filter")
