@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -374,7 +375,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def _show_filter_error(self, message: str) -> None:
         error = self.query_one("#filter-error", Static)
-        error.update(Text.assemble(("✗", "red"), " ", message))
+        error.update(f"[red]✗[/] {escape(message)}")
         error.display = True
 
     @on(Input.Submitted, "#filter")
