@@ -76,8 +76,15 @@ def open_image(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im = Image.open(f)
-        except Image.DecompressionBombError as exc:
-            raise UnreadableImage(_cut(f"the header claims too many pixels ({exc})")) from None
+        except Image.DecompressionBombError:  # Pillow's own guard, at twice its MAX_IMAGE_PIXELS
+            raise UnreadableImage(
+                f"the header claims more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, over the limit of "
+                f"{max_pixels:,} pixels: scale the photo down"
+            ) from None
+        except Image.UnidentifiedImageError:
+            raise UnreadableImage(
+                "not an image this program reads (no PNG, JPEG, WebP, BMP, PPM/PGM or TIFF header)"
+            ) from None
         except Exception as exc:  # noqa: BLE001 (any failure of a decoder on untrusted bytes is a reason)
             raise UnreadableImage(_cut(f"not an image this program reads ({_describe(exc)})")) from None
         with im:
