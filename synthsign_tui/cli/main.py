@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from synthsign_tui import __version__
 from synthsign_tui.catalog import Catalog, default_db_path
+from synthsign_tui.catalog.opening import probe
 from synthsign_tui.cli.listing import cmd_compare, cmd_evaluate, cmd_predict, cmd_presets, cmd_runs, cmd_show
 from synthsign_tui.cli.output import console, err_console, pct
 from synthsign_tui.config import load_config
@@ -174,6 +175,7 @@ def _dashboard(args, **kwargs: Any) -> int:
     from synthsign_tui.app import run_app
 
     db = args.db or default_db_path()
+    probe(Path(db))  # a folder, a foreign or damaged file: said here with exit 2, before the screen is taken
     return run_app(db, args.runs_dir, image_mode=args.images, **kwargs)
 
 
