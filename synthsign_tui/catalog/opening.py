@@ -182,8 +182,15 @@ def _not_ours(shown: str, application_id: int, tables: str) -> CatalogError:
 
 
 def uri(path: Path, *, read_only: bool) -> str:
-    """sqlite3's URI for `path`: absolute, percent-encoded (`?`, `#` and `%` are part of the name)."""
-    return f"file:{quote(str(path.absolute()), safe='/')}?mode={'ro' if read_only else 'rwc'}"
+    """sqlite3's URI for `path`: absolute, percent-encoded (`?`, `#` and `%` are part of the name).
+
+    Read-only in a folder that cannot be written and with no -wal file: `immutable=1`, since SQLite cannot
+    create the -shm file a WAL reader needs there, and with no -wal file there is nothing it would miss."""
+    target = f"file:{quote(str(path.absolute()), safe='/')}?mode={'ro' if read_only else 'rwc'}"
+    folder = path.parent if str(path.parent) else Path(".")
+    if read_only and not os.access(folder, os.W_OK) and not Path(f"{path}-wal").exists():
+        target += "&immutable=1"
+    return target
 
 
 def _writer_pragmas(dbapi_connection, _record) -> None:

@@ -149,3 +149,16 @@ def test_a_v1_catalog_gets_every_index(tmp_path):
     wanted = {ix.name for table in SQLModel.metadata.sorted_tables for ix in table.indexes}
     assert wanted <= present and "ix_runs_archived_created_at" in str(plan)
     assert catalog.get_run(1).name == "old run"
+
+
+def test_a_catalog_in_a_read_only_folder_is_read_immutable(tmp_path, config, monkeypatch):  # noqa: F811
+    path = catalog_with_a_run(tmp_path / "runs.db", config)
+    before = digest(path)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    catalog = Catalog(path)  # as a user without write access to the file or its folder (root can write all)
+    assert catalog.read_only and [r.id for r in catalog.list_runs()] == [1]
+    with catalog.engine.connect() as conn:  # no -shm could be made there: SQLite reads the file as it is
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+    catalog.engine.dispose()
+    assert digest(path) == before and not (tmp_path / "runs.db-shm").exists()
