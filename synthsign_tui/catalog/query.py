@@ -168,12 +168,12 @@ def _term(term: str) -> ColumnElement:
         pattern = f"%{_escape_like(term)}%"
         return or_(*(getattr(Run, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS))
     key, op, raw = m["key"].lower(), m["op"], m["value"].strip()
-    if "." in key:
-        return _config_term(term, m["key"], op, raw)
     if raw == "":
         raise QueryError(
-            f"{shorten(term)}: no value after {op!r}; write e.g. {key}{op}0.9 or {key}{op}procedural"
+            f"{shorten(term)}: no value after {op!r}; write e.g. {shorten(key)}{op}0.9 or {shorten(key)}{op}procedural"
         )
+    if "." in key:
+        return _config_term(term, m["key"], op, raw)
     if key in ("tag", "tags") and op in (":", "="):
         tags = func.coalesce(Run.tags, "")
         return ("," + tags + ",").like(f"%,{_escape_like(raw)},%", escape="\\")

@@ -100,3 +100,8 @@ def test_any_sort_name_runs_or_fails_cleanly(catalog, sort, descending):
             s.scalars(query.statement("", order_by=sort, descending=descending)).all()
     except SynthSignError as exc:
         assert "cannot sort by" in str(exc)
+
+
+def test_a_config_key_without_a_value_is_an_error():
+    with pytest.raises(query.QueryError, match="no value after '<'"):
+        query.parse("train.lr<")
