@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from fakes import fake_config, real_photos, write_fake_run
-from PIL import Image
 from pilot import make_app, settle, wait_until
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
@@ -18,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from synthsign_tui.app.screens.compare import CompareScreen
 from synthsign_tui.app.screens.form import FormScreen, widget_id
 from synthsign_tui.app.screens.run import RunScreen
+from synthsign_tui.app.widgets.images import preview
 from synthsign_tui.catalog import Catalog
 from synthsign_tui.config import preset_dict, validate
 
@@ -203,7 +203,7 @@ async def test_finished_run_screen_shows_plots_predictions_confusion(db):
         await settle(app, pilot)
         assert "predicted" in text(screen.query_one("#preview-probs", Static))
         shown = screen.prediction_rows[screen.query_one("#predictions", DataTable).cursor_row].path
-        assert screen.query_one("#preview-image").image.size == Image.open(shown).size
+        assert screen.query_one("#preview-image").image.size == preview(shown).size
         await pilot.press("l")
         assert screen.query_one("#loss-plot").log_y
         await pilot.press("escape")

@@ -35,8 +35,8 @@ from synthsign_tui.app.widgets import (
     SystemPanel,
     Thumbnails,
     confusion_table,
-    decode,
     image_class,
+    preview,
     probability_bars,
     progress_detail,
 )
@@ -346,7 +346,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             return
         p = self.prediction_rows[index]
         path = Path(p.path)
-        self._decode_preview(p.path)
+        self._read_preview(p.path)
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
         text.append(f"true {p.label or '?'}, predicted {p.predicted}{verdict}\n\n")
@@ -354,8 +354,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.query_one("#preview-probs", Static).update(text)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _decode_preview(self, path: str) -> None:
-        image = decode(path)
+    def _read_preview(self, path: str) -> None:
+        image = preview(path)
         if not get_current_worker().is_cancelled:
             self.post_message(PreviewDecoded(image))
 

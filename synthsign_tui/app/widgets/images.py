@@ -1,4 +1,8 @@
-"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics)."""
+"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics).
+
+Every image shown goes through the one safe loader (`synthsign_tui.imagefiles`): a FIFO, a huge or broken
+file shows as no image instead of blocking or crashing the dashboard.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,24 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from synthsign_tui.imagefiles import UnreadableImage, open_image
+
 if TYPE_CHECKING:
-    from PIL.Image import Image as PILImage
-
-
-def decode(path: str | Path) -> PILImage | None:
-    """The image file read and decoded (call it in a worker), or None when it is missing or unreadable."""
     from PIL import Image
 
+PREVIEW_SIDE = 512  # pixels; a terminal cell grid never shows more
+
+
+def preview(path: str | Path) -> Image.Image | None:
+    """The image at `path` through the safe loader, shrunk for the terminal; None when it cannot be shown.
+
+    It reads and decodes the file: call it in a worker, never on the UI thread.
+    """
     try:
-        image = Image.open(path)
-        image.load()
-    except (OSError, ValueError):
+        image = open_image(path)
+    except UnreadableImage:
         return None
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return image
 
 
@@ -60,7 +69,7 @@ class Thumbnails(Grid):
 
     @dataclass
     class Decoded(Message):
-        """The thumbnails' images, decoded by a worker (None: missing or unreadable)."""
+        """The thumbnails' images, read by a worker (None: missing or unreadable)."""
 
         images: list[Any]
 
@@ -74,11 +83,11 @@ class Thumbnails(Grid):
                 text = Text(sample.label, style="bold")
                 text.append(" " + (sample.prompt or Path(sample.path).name), style="dim")
                 self.query_one(f"#thumb-caption-{i}", Static).update(text)
-        self._decode([sample.path for sample in samples[: self.slots]])
+        self._read([sample.path for sample in samples[: self.slots]])
 
     @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
-    def _decode(self, paths: list[str]) -> None:
-        images = [decode(path) for path in paths]
+    def _read(self, paths: list[str]) -> None:
+        images = [preview(path) for path in paths]
         if not get_current_worker().is_cancelled:
             self.post_message(self.Decoded(images))
 
