@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except SynthSignError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        return EXIT_USAGE
+        with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
+            err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -259,7 +260,8 @@ class _Reporter:
 def run_headless(
     catalog: Catalog, config, *, resume: int | None = None, until: str | None = None, command=None, dist=None
 ) -> int:
-    """Run (or resume) in a worker thread so Ctrl-C and SIGTERM can cancel cleanly between items.
+    """Run (or resume) in a worker thread so that Ctrl-C, SIGTERM and SIGHUP cancel it cleanly between items
+    (`engine.stopping`); exits 130, 143 or 129 after such a stop.
 
     With several processes (`dist`), the main process records the run and alone prints.
     """
@@ -267,6 +269,11 @@ def run_headless(
 
     dist = dist or engine.Distributed()
     cancel = threading.Event()
+
+    from synthsign_tui.engine.stopping import run_stoppably
+
+    say = dist.is_main
+    opened: list[int] = []
 
     def open_run() -> int:
         if resume is None:
@@ -276,42 +283,31 @@ def run_headless(
         engine.check_resumable(existing)
         return existing.id
 
-    run = catalog.require_run(dist.on_main(open_run))
-    resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
-    say = dist.is_main
-    if say:
-        console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
-    outcome: dict[str, BaseException] = {}
-
     def work() -> None:
-        try:
-            engine.execute(
-                run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
-            )
-        except BaseException as exc:  # re-raised in the main thread
-            outcome["error"] = exc
+        run = catalog.require_run(dist.on_main(open_run))
+        opened.append(run.id)
+        resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
+        if say:
+            console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
+        engine.execute(
+            run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
+        )
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    interrupted = False
+    def on_signal(signum: int) -> None:
+        if say:
+            which = f"run {opened[0]}" if opened else "the run"
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling {which} at the next image or batch "
+                "(send it again to stop at once)"
+            )
+
+    # the stop signals are handled from before the run is recorded, so none can leave it queued
     with _Reporter() if say else contextlib.nullcontext() as reporter:
-        thread = threading.Thread(target=work, name=f"run-{run.id}", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            try:
-                thread.join(0.2)
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                cancel.set()
-                if say:
-                    err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
-    signal.signal(signal.SIGTERM, previous)
-    if "error" in outcome:
-        raise outcome["error"]
+        stopped = run_stoppably(work, cancel, on_signal)
+    run = catalog.require_run(opened[0])
     final = catalog.require_run(run.id)
     if not say:
-        return {"done": 0, "cancelled": EXIT_INTERRUPTED}.get(final.status, EXIT_FAILED)
+        return {"done": 0, "cancelled": stopped.exit_code}.get(final.status, EXIT_FAILED)
     if final.status == "done":
         summary = f"run {run.id} done in {final.duration_s or 0:.0f}s: {run.run_dir}"
         if final.real_bal_acc is not None:
@@ -320,7 +316,7 @@ def run_headless(
         return 0
     if final.status == "cancelled":
         err_console.print(f"run {run.id} cancelled; continue it with `synthsign resume {run.id}`")
-        return EXIT_INTERRUPTED
+        return stopped.exit_code
     err_console.print(
         f"[red]run {run.id} {final.status}:[/] {final.error}\ncontinue it with `synthsign resume {run.id}`",
         highlight=False,
