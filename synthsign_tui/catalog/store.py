@@ -241,7 +241,8 @@ class Catalog:
                 taken = conn.execute(
                     text(
                         "UPDATE runs SET status = 'running', pid = :pid, owner_host = :host, owner_start = :start, "
-                        "lease_at = :now, heartbeat_at = :now, updated_at = :now, finished_at = NULL, error = NULL "
+                        "lease_at = :now, heartbeat_at = :now, updated_at = :now, finished_at = NULL, error = NULL, "
+                        "progress_done = 0, progress_total = 0 "
                         "WHERE id = :id AND status = :status AND pid IS :old_pid AND lease_at IS :old_lease "
                         "AND updated_at IS :old_updated"
                     ),

@@ -201,13 +201,35 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
             highlight=False,
         )
         return 0
+    from synthsign_tui.engine.stopping import STOP_SIGNALS, install_stop_handlers, restore_handlers
+
     run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
-    process = subprocess.Popen(command, env=dist.launch_environment(devices))
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:  # the launched processes got it too: they cancel the run and exit
-            err_console.print(f"cancelling run {run_id}...")
+    # its own session: a terminal's Ctrl-C or hang-up reaches only this process, which hands the signal on once
+    process = subprocess.Popen(command, env=dist.launch_environment(devices), start_new_session=True)
+    signals: list[int] = []
+
+    def on_signal(signum: int, count: int) -> None:
+        if count > 1:  # a second signal: stop every process of the launch at once
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            os._exit(STOP_SIGNALS[signals[0]])
+        signals.append(signum)
+        with contextlib.suppress(OSError):
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling run {run_id} (send it again to stop at once)"
+            )
+        dist.stop_launch(process, signum)
+
+    previous = install_stop_handlers(on_signal)
+    try:
+        while process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        restore_handlers(previous)
+    status = catalog.require_run(run_id).status
+    if status == "cancelled":
+        return STOP_SIGNALS[signals[0]] if signals else EXIT_INTERRUPTED
+    return 0 if status == "done" else process.returncode or EXIT_FAILED
 
 
 class _Reporter:
@@ -515,7 +537,23 @@ def cmd_evaluate(
         if not Path(folder).is_dir():
             raise SynthSignError(f"--real {item!r}: {folder} is not a folder")
         folders[name] = Path(folder)
-    results = evaluate_run(catalog, run_id, folders, replace=replace)
+    from synthsign_tui.engine import Cancelled
+    from synthsign_tui.engine.stopping import STOP_SIGNALS, run_stoppably
+
+    cancel, signals = threading.Event(), []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        err_console.print(f"{signal.Signals(signum).name}: stopping the evaluation at the next image")
+
+    try:
+        results = run_stoppably(
+            lambda: evaluate_run(catalog, run_id, folders, replace=replace, cancel=cancel), cancel, on_signal
+        ).result
+    except Cancelled:
+        with contextlib.suppress(OSError):
+            err_console.print("evaluation stopped; the folder being evaluated was not recorded")
+        return STOP_SIGNALS[signals[0]] if signals else EXIT_INTERRUPTED
     if as_json:
         print(json.dumps(results, indent=2))
         return 0

@@ -278,9 +278,18 @@ def _beat(catalog: Catalog, run_id: int, stop: threading.Event) -> None:
 
 
 def evaluate_run(
-    catalog: Catalog, run_id: int, reals: dict[str, Path], checkpoint: str = "best", *, replace: bool = False
+    catalog: Catalog,
+    run_id: int,
+    reals: dict[str, Path],
+    checkpoint: str = "best",
+    *,
+    replace: bool = False,
+    cancel: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations.
+
+    Setting `cancel` stops it between images with `Cancelled`: folders already evaluated stay recorded, the one
+    being evaluated is not recorded at all.
 
     The run's own evaluations (`vocab.RESERVED_EVALUATIONS`) are never replaced; another existing evaluation
     of the same name and checkpoint is replaced only with `replace`. Both are checked before any work.
@@ -302,7 +311,12 @@ def evaluate_run(
             "to overwrite it, or choose another name"
         )
     config = validate(run.config, f"run {run_id}'s saved config")
-    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint)
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+
+    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint, on_image=check_cancel)
 
 
 def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
