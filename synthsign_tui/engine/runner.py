@@ -211,6 +211,10 @@ def execute(
     except SynthSignError as exc:
         status, error = "failed", str(exc)
         ctx.log(f"failed: {exc}", "error")
+    except OSError as exc:  # the machine's fault (a full disk, a folder gone): the message says all
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        log.debug("run %s failed", run_id, exc_info=True)
+        ctx.log(f"failed: {error}; fix the cause, then `synthsign resume {run_id}`", "error")
     except Exception as exc:  # recorded with its traceback, the run stays resumable
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         ctx.log("failed:\n" + traceback.format_exc(), "error")
