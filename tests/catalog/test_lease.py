@@ -48,19 +48,21 @@ def test_the_second_owner_is_refused_with_the_holder_named(catalog, sleeper):
 
 def test_two_claims_at_once_leave_exactly_one_owner(catalog, sleeper):
     _, other = sleeper
+
+    def claim(run_id: int, owner: Owner, barrier: threading.Barrier, won: list[int]) -> None:
+        barrier.wait()
+        try:
+            catalog.take_lease(run_id, owner)
+            won.append(owner.pid)
+        except RunBusy:
+            pass
+
     for _ in range(10):
         run = catalog.create_run(load_config())
         barrier, won = threading.Barrier(2), []
-
-        def claim(owner: Owner) -> None:
-            barrier.wait()
-            try:
-                catalog.take_lease(run.id, owner)
-                won.append(owner.pid)
-            except RunBusy:
-                pass
-
-        threads = [threading.Thread(target=claim, args=(o,)) for o in (this_process(), other)]
+        threads = [
+            threading.Thread(target=claim, args=(run.id, o, barrier, won)) for o in (this_process(), other)
+        ]
         for t in threads:
             t.start()
         for t in threads:
