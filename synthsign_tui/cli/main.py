@@ -1,7 +1,8 @@
 """The `synthsign` command: the dashboard with no arguments, and headless subcommands for scripts and SSH.
 
-Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback). A run
-interrupted with Ctrl-C is marked cancelled (resumable) and the command exits 130.
+Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback); a run that
+fails while running exits 1. A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP is marked cancelled
+(resumable) and the command exits 130, 143 or 129 (`engine.stopping`).
 """
 
 from __future__ import annotations
