@@ -381,8 +381,9 @@ def _repair_records(ctx: RunContext, resume: dict[str, Any] | None) -> None:
         for path in remove_stale_temps(folder):
             ctx.log(f"removed {path.name}, left by a stopped writer")
     ctx.records.delete_steps_after(ctx.run_id, resume["epoch"] if resume is not None else 0)
-    if resume is not None and "metrics" in resume:
-        _record_epoch(ctx, dict(resume["metrics"]))
+    if resume is not None and "metrics" in resume:  # recorded again as it was, not an event: no news
+        row = dict(resume["metrics"])
+        ctx.records.add_epoch(ctx.run_id, row.pop("epoch"), **row)
 
 
 def _record_epoch(ctx: RunContext, row: dict[str, Any]) -> None:
