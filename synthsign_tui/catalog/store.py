@@ -243,12 +243,10 @@ class Catalog:
                         "UPDATE runs SET status = 'running', pid = :pid, owner_host = :host, owner_start = :start, "
                         "lease_at = :now, heartbeat_at = :now, updated_at = :now, finished_at = NULL, error = NULL, "
                         "progress_done = 0, progress_total = 0 "
-                        "WHERE id = :id AND status = :status AND pid IS :old_pid AND lease_at IS :old_lease "
-                        "AND updated_at IS :old_updated"
+                        "WHERE id = :id AND status = :status AND pid IS :old_pid AND lease_at IS :old_lease"
                     ),
                     {"pid": owner.pid, "host": owner.host, "start": owner.start, "now": now, "id": run_id,
-                     "status": run.status, "old_pid": run.pid, "old_lease": run.lease_at,
-                     "old_updated": run.updated_at},
+                     "status": run.status, "old_pid": run.pid, "old_lease": run.lease_at},
                 ).rowcount  # fmt: skip
             if taken == 1:
                 return self.require_run(run_id)
