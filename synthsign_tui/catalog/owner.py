@@ -14,6 +14,9 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from synthsign_tui.errors import SynthSignError
 
 STALE_AFTER_SECONDS = 30.0
 
@@ -82,3 +85,19 @@ def display_status(
     if status == "running" and not owner_alive(pid, owner_host, owner_start, heartbeat_at, now):
         return "interrupted"
     return status
+
+
+class RunBusy(SynthSignError):
+    """Another live process owns the run (see `Catalog.take_lease`)."""
+
+
+def busy_message(run: Any) -> str:
+    """Who holds a live run (a `Run` row), since when, and what to do about it."""
+    since = time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.localtime(run.lease_at or run.started_at or run.updated_at)
+    )
+    return (
+        f"run {run.id} is running in process {run.pid} on {run.owner_host or run.host or 'an unknown host'} since "
+        f"{since}: wait for it to finish, or stop that process (Ctrl-C, or `kill {run.pid}`, cancels it cleanly) "
+        f"and then `synthsign resume {run.id}`"
+    )
