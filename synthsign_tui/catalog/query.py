@@ -129,9 +129,14 @@ def statement(
     if flt.conditions:
         query = query.where(and_(*flt.conditions))
     column = sort_column(order_by)
-    # NULLs last either way: a run without a metric is never the "best" one
-    query = query.order_by(column.is_(None), column.desc() if descending else column.asc(), Run.id.desc())
-    return query
+    # NULLs last either way: a run without a metric is never the "best" one. SQLite puts NULLs last in a
+    # descending order already, and NOT NULL columns have none: then the order is the (archived, column) index's
+    # own, read backwards or forwards, and a LIMIT stops after one page instead of sorting every run.
+    if descending:
+        return query.order_by(column.desc(), Run.id.desc())
+    if column.nullable:
+        return query.order_by(column.is_(None), column.asc(), Run.id.asc())
+    return query.order_by(column.asc(), Run.id.asc())
 
 
 def count_statement(text: str = "", *, include_archived: bool = False):

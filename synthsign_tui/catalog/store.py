@@ -22,6 +22,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, delete, select
 
+from synthsign_tui.catalog.light import default_db_path
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -39,17 +40,10 @@ from synthsign_tui.vocab import SYNTHETIC_VAL
 
 SCHEMA_VERSION = 2
 HEARTBEAT_SECONDS = 5.0
-DEFAULT_DB = "runs.db"
-
-
 # Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
 MIGRATIONS: dict[int, list[str]] = {1: []}
-
-
-def default_db_path() -> Path:
-    return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
 
 
 def _sql_literal(value: Any) -> str:
@@ -93,6 +87,8 @@ class Catalog:
             has_runs = conn.execute(
                 text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'")
             ).scalar_one()
+            if version == SCHEMA_VERSION and self._complete(conn):
+                return  # the common case: read only, so opening never waits on (or for) a writer
         if version > SCHEMA_VERSION:
             raise SynthSignError(
                 f"{self.path} was written by a newer SynthSign (catalog schema v{version}; this one reads up to "
@@ -109,6 +105,23 @@ class Catalog:
         SQLModel.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+
+    @staticmethod
+    def _complete(conn) -> bool:
+        """Whether every table, index and column of the models is already in the file."""
+        existing = {
+            name
+            for (name,) in conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+            )
+        }
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name not in existing or any(ix.name not in existing for ix in table.indexes):
+                return False
+            present = {row[1] for row in conn.execute(text(f"PRAGMA table_info({table.name})"))}
+            if any(column.name not in present for column in table.columns):
+                return False
+        return True
 
     def _add_missing_columns(self) -> None:
         """Add each model column that an older catalog's existing tables lack, with its default."""

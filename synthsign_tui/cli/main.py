@@ -16,16 +16,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.columns import Columns
 from rich.console import Console
 from rich.table import Table
 
 from synthsign_tui import __version__
-from synthsign_tui.catalog import Catalog, default_db_path
-from synthsign_tui.config import flatten, list_presets, load_config
+from synthsign_tui.catalog.light import default_db_path, run_ids_near
 from synthsign_tui.errors import SynthSignError
+
+if TYPE_CHECKING:
+    from synthsign_tui.catalog import Catalog
+
+# The catalog (SQLModel) and the config (pydantic) load inside the commands that use them: the
+# dashboard's first frame and `synthsign --help` wait for none of them.
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 console = Console()
@@ -95,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the built-in presets")
     sub.add_parser("demo", help="the offline preset: in the dashboard on a terminal, else headless")
     sub.add_parser("dashboard", help="open the dashboard (the default)")
+    sp = sub.add_parser("open", help="open the dashboard on one run")
+    sp.add_argument("run_id", type=int)
     return p
 
 
@@ -113,11 +120,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _catalog(args) -> Catalog:
+    from synthsign_tui.catalog import Catalog
+
     return Catalog(args.db or default_db_path(), args.runs_dir)
+
+
+def cmd_open(args) -> int:
+    """`open RUN_ID`: the dashboard straight on that run's screen; an unknown id exits 2 before any UI."""
+    db = args.db or default_db_path()
+    found, newest = run_ids_near(db, args.run_id)
+    if not found:
+        hint = (
+            f"runs there include {', '.join(map(str, newest))}; `synthsign runs` lists them all"
+            if newest
+            else "it has no runs yet (or is not a catalog): check --db, or start one with `synthsign run --preset road-signs-quick`"
+        )
+        raise SynthSignError(f"no run {args.run_id} in {db}: {hint}")
+    return _dashboard(args, open_run=args.run_id)
 
 
 def _dispatch(args) -> int:
     command = args.command or "dashboard"
+    if command == "dashboard":
+        return _dashboard(args)
+    if command == "open":
+        return cmd_open(args)
+    from synthsign_tui.config import load_config
+
     if command == "presets":
         return cmd_presets()
     if command in ("run", "new"):
@@ -132,8 +161,6 @@ def _dispatch(args) -> int:
         if sys.stdout.isatty() and sys.stdin.isatty():
             return _dashboard(args, launch=config)
         return _headless(args, config, command=_command_line())
-    if command == "dashboard":
-        return _dashboard(args)
     if command == "resume":
         return _headless(args, None, resume=args.run_id, until=args.until)
     catalog = _catalog(args)
@@ -336,6 +363,7 @@ def _pct(value: float | None) -> str:
 
 
 def cmd_presets() -> int:
+    from synthsign_tui.config import list_presets, load_config
     from synthsign_tui.engine.readiness import notes
 
     table = Table("preset", "description", "on this machine")
@@ -475,6 +503,8 @@ HEADLINE = ("status", "images", "epochs_done", "before_val_acc", "val_acc", "bef
 
 
 def compare_data(catalog: Catalog, run_ids: list[int]) -> dict[str, Any]:
+    from synthsign_tui.config import flatten
+
     runs = [catalog.require_run(i) for i in run_ids]
     flat = [flatten(r.config) for r in runs]
     keys = sorted(set().union(*flat))

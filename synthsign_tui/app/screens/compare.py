@@ -166,6 +166,13 @@ class CompareScreen(ShowsWorkerErrors, Screen):
         if self.data is not None:
             self._show_curves()
 
+    def action_tab(self, number: int) -> None:
+        """Keys 1-4: the tabs in their order."""
+        tabs = self.query_one(TabbedContent)
+        panes = [pane.id for pane in tabs.query(TabPane)]
+        if 1 <= int(number) <= len(panes):
+            tabs.active = panes[int(number) - 1]
+
     def action_back(self) -> None:
         self.app.pop_screen()
 

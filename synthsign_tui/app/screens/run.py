@@ -115,7 +115,17 @@ class RunScreen(ShowsWorkerErrors, Screen):
         ):
             table.add_column(label, key=key)
         self.request_poll()
-        self.set_interval(LIVE_POLL_S, self._tick)
+        self._tick_timer = self.set_interval(LIVE_POLL_S, self._tick)
+
+    def on_screen_suspend(self) -> None:
+        """Hidden (help, a modal, another screen): no reads, no system samples, until shown again."""
+        self._tick_timer.pause()
+        self.query_one(SystemPanel).pause()
+
+    def on_screen_resume(self) -> None:
+        self._tick_timer.resume()
+        self.query_one(SystemPanel).resume()
+        self.request_poll(now=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -355,6 +365,13 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.request_poll()
 
     # ------------------------------------------------------------------ actions
+
+    def action_tab(self, number: int) -> None:
+        """Keys 1-4: the tabs in their order."""
+        tabs = self.query_one(TabbedContent)
+        panes = [pane.id for pane in tabs.query(TabPane)]
+        if 1 <= int(number) <= len(panes):
+            tabs.active = panes[int(number) - 1]
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -21,6 +21,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from synthsign_tui.app.bindings import bindings_for
@@ -57,8 +58,9 @@ def welcome_presets() -> list[tuple[str, str]]:
     return [(name, presets[name]) for name in names][:9]
 
 
-def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, runs_dir: str) -> Group:
+def welcome_text(presets: list[tuple[str, str]] | None, facts: dict[str, Any] | None, runs_dir: str) -> Group:
     """The empty catalog's guide; `facts` (from a worker) adds what each preset needs and the real folder."""
+    presets = presets or []
     first = f"[b cyan]{presets[0][0]}[/]" if presets else "a preset"
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
@@ -75,7 +77,7 @@ def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, r
         f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
         "own, set evaluate.real_dir in the form to a folder with one sub-folder per class. From a shell, "
         "[b]synthsign run --preset NAME[/b] runs without the dashboard; its run shows up here live.\n\n"
-        "[reverse] n [/reverse] form from the default preset   [reverse] ? [/reverse] every key   "
+        "[reverse] n [/reverse] form from the quick preset   [reverse] ? [/reverse] every key   "
         "[reverse] q [/reverse] quit"
     )
     intro = WELCOME.format(first=first, last=max(len(presets), 1))
@@ -100,12 +102,15 @@ def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 class RunsLoaded(Message):
-    def __init__(
-        self, generation: int, rows: list[Any], matching: int, total: int, append: bool, last: float
-    ):
+    def __init__(self, generation: int, rows: list[Any], append: bool) -> None:
         super().__init__()
-        self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
-        self.append, self.last_update = append, last
+        self.generation, self.rows, self.append = generation, rows, append
+
+
+class RunsCounted(Message):
+    def __init__(self, generation: int, matching: int, total: int, last: float) -> None:
+        super().__init__()
+        self.generation, self.matching, self.total, self.last_update = generation, matching, total, last
 
 
 class RunsChanged(Message):
@@ -134,8 +139,12 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self._settings_requested = False
         self._ticks = 0
         self._generation = 0  # bumped by each reload: answers to older queries are dropped
-        self.presets = welcome_presets()
+        self._poll_timer: Timer | None = None
+        self.presets: list[tuple[str, str]] | None = (
+            None  # read in a worker: the config package is slow to import
+        )
         self.preset_facts: dict[str, Any] | None = None
+        self._presets_asked = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -198,8 +207,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             self.query_one("#filter", Input).value = self.filter_text
         self._ready = True
         self.reload()
-        self.table.focus()
-        self.set_interval(self.app.poll_interval, self.poll)
+        if not self.query_one("#filter", Input).has_focus:  # someone typing a filter already keeps it
+            self.table.focus()
+        self._poll_timer = self.set_interval(self.app.poll_interval, self.poll)
 
     # ------------------------------------------------------------------ loading
 
@@ -220,22 +230,26 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
         from synthsign_tui.catalog import Run, query
 
-        # the match count comes with the page (a window over the filtered rows): one scan, not two
-        columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
+        # one page through the sort column's index (no count, no sort of every run), posted at once; the counts
+        # follow in a second message, and a page that is not full is its own count
+        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
         stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
         with self.catalog.session() as s:
             rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
-            matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
+        known = offset + len(rows) if len(rows) < limit else None
+        self.post_message(RunsLoaded(generation, rows, offset > 0))
+        if offset > 0 and known is None:
+            return
+        with self.catalog.session() as s:
+            matching = known if known is not None else s.execute(query.count_statement(text)).scalar_one()
             total = s.execute(select(func.count()).select_from(Run)).scalar_one()
             last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
-        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
+        self.post_message(RunsCounted(generation, matching, total, last))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if message.generation != self._generation:
             return
         self._loading = False
-        self.matching, self.total = message.matching, message.total
-        self.last_update = max(self.last_update, message.last_update)
         table = self.table
         now = self.app.clock()
         rows = [r for r in message.rows if message.append is False or r.id not in self.rows]
@@ -248,6 +262,14 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             table.add_row(*row_cells, key=str(row.id))
         if not message.append and keep is not None and keep in self.rows:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        if self.total is not None:
+            self._show_counts()
+
+    def on_runs_counted(self, message: RunsCounted) -> None:
+        if message.generation != self._generation:
+            return
+        self.matching, self.total = message.matching, message.total
+        self.last_update = max(self.last_update, message.last_update)
         self._show_counts()
 
     def _show_counts(self) -> None:
@@ -261,6 +283,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
                 self._show_welcome()
                 self.check_presets()
             (self.query_one("#welcome-box") if empty else self.table).focus()  # arrows scroll the guide
+        if not empty and self.presets is None and not self._presets_asked:
+            self._presets_asked = True
+            self.set_timer(1.0, self.check_presets)  # keys 1-9 need them; read once the table is drawn
         shown = len(self.rows)
         text = f"{self.matching:,} of {self.total:,} runs"
         if shown < self.matching:
@@ -278,11 +303,18 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="presets", exit_on_error=False)
     def check_presets(self) -> None:
-        facts = welcome_facts(self.presets)
-        self.app.call_from_thread(self._got_facts, facts)
+        """The presets (fast), then on an empty catalog what each lacks on this machine (disk, nvidia-smi)."""
+        if self.presets is None:
+            presets = welcome_presets()
+            self.app.call_from_thread(self._got_facts, presets, None)
+        if self.total == 0 and self.preset_facts is None:
+            facts = welcome_facts(self.presets)
+            self.app.call_from_thread(self._got_facts, self.presets, facts)
 
-    def _got_facts(self, facts: dict[str, Any]) -> None:
-        self.preset_facts = facts
+    def _got_facts(self, presets: list[tuple[str, str]], facts: dict[str, Any] | None) -> None:
+        self.presets = presets
+        self.preset_facts = facts or self.preset_facts
+        self.refresh_bindings()
         if self.query_one("#welcome-box").display:
             self._show_welcome()
 
@@ -291,7 +323,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if self.total == 0 and action in NEEDS_A_RUN:
             return False
         if action == "preset_form":
-            return bool(parameters) and 1 <= int(parameters[0]) <= len(self.presets)
+            return bool(parameters) and 1 <= int(parameters[0]) <= len(self.presets or ())
         return True
 
     def poll(self) -> None:
@@ -336,7 +368,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def on_screen_resume(self) -> None:
         if self._ready:
+            self._poll_timer.resume()
             self.reload()
+
+    def on_screen_suspend(self) -> None:
+        """Behind another screen nothing here is seen: stop polling (the resume reloads)."""
+        if self._ready:
+            self._poll_timer.pause()
 
     # ------------------------------------------------------------------ table
 
