@@ -1,0 +1,124 @@
+"""Getting around: `open_run` starts on a run's screen, keys 1-4 switch tabs, the help lists them, images."""
+
+from pathlib import Path
+
+from fakes import T0, real_photos, write_fake_run
+from pilot import settle
+from textual.widgets import TabbedContent
+
+from synthsign_tui.app import resolve_image_mode
+from synthsign_tui.app.app import SynthSignApp
+from synthsign_tui.app.bindings import help_rows
+from synthsign_tui.app.screens.compare import CompareScreen
+from synthsign_tui.app.screens.run import RunScreen
+from synthsign_tui.app.screens.runs import RunsScreen
+from synthsign_tui.app.widgets.halfblock import HalfblockImage
+from synthsign_tui.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (120, 40)
+
+
+def make_db(tmp_path: Path) -> tuple[Path, list[int]]:
+    catalog = Catalog(tmp_path / "runs.db")
+    photos = real_photos(ROOT / "assets" / "real", per_class=2)
+    ids = [
+        write_fake_run(catalog, "alpha", seed=0, real_photos=photos, samples_dir=tmp_path / "samples"),
+        write_fake_run(catalog, "beta", seed=1, start=T0 + 600),
+    ]
+    return tmp_path / "runs.db", ids
+
+
+async def test_open_run_starts_on_that_run_and_digits_switch_tabs(tmp_path):
+    db, ids = make_db(tmp_path)
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False, open_run=ids[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunScreen) and screen.run_id == ids[0]
+        assert screen.run is not None and screen.run.name == "alpha"
+        tabs = screen.query_one(TabbedContent)
+        assert tabs.active == "tab-training"
+        for key, pane in (
+            ("2", "tab-results"),
+            ("3", "tab-predictions"),
+            ("4", "tab-log"),
+            ("1", "tab-training"),
+        ):
+            await pilot.press(key)
+            assert tabs.active == pane
+        await pilot.press("9")  # no ninth tab: nothing changes
+        assert tabs.active == "tab-training"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_compare_tabs_follow_digits(tmp_path):
+    db, ids = make_db(tmp_path)
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.open_compare(ids)
+        await settle(app, pilot)
+        assert isinstance(app.screen, CompareScreen)
+        tabs = app.screen.query_one(TabbedContent)
+        await pilot.press("3")
+        assert tabs.active == "tab-curves"
+        await pilot.press("2")
+        assert tabs.active == "tab-metrics"
+
+
+async def test_runs_screen_keeps_polling_only_while_shown(tmp_path):
+    db, ids = make_db(tmp_path)
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen) and runs._poll_timer is not None
+        app.open_run(ids[0])
+        await settle(app, pilot)
+        assert runs._poll_timer._active.is_set() is False  # paused behind the run screen
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert runs._poll_timer._active.is_set() is True
+
+
+def test_help_lists_the_tab_keys():
+    rows = help_rows()
+    assert ("Run screen", "1-4", "Tab: Training, Results, Predictions, Log") in rows
+    assert ("Compare", "1-3", "Tab: Config, Metrics, Curves") in rows
+    assert not any(
+        key in ("1", "2", "3", "4") for where, key, _ in rows if where in ("Run screen", "Compare")
+    )
+
+
+def test_image_mode_auto_is_halfblock_inside_tmux():
+    assert (
+        resolve_image_mode("auto", {"TMUX": "/tmp/tmux-0/default,1,0", "TERM": "tmux-256color"})
+        == "halfblock"
+    )
+    assert resolve_image_mode("auto", {"TERM": "screen-256color"}) == "halfblock"
+    assert resolve_image_mode("auto", {"TERM": "xterm-kitty"}) == "auto"
+    assert resolve_image_mode("graphics", {"TMUX": "x"}) == "graphics"
+
+
+async def test_halfblock_image_draws_the_file(tmp_path):
+    from PIL import Image
+    from textual.app import App
+
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "red.png")
+
+    class One(App):
+        def compose(self):
+            yield HalfblockImage(str(tmp_path / "red.png"), id="img")
+
+    app = One()
+    async with app.run_test(size=(30, 10)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(HalfblockImage)
+        line = widget.render_line(3)
+        styles = {seg.style.color.triplet for seg in line if seg.text == "▀"}
+        assert (255, 0, 0) in {tuple(t) for t in styles if t is not None}
+        widget.image = str(tmp_path / "missing.png")
+        assert "▀" not in "".join(seg.text for seg in widget.render_line(3))
