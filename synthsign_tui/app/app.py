@@ -37,6 +37,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     TITLE = "SynthSign"
     BINDINGS = bindings_for("app")
     ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal")]  # narrow: 80x24 terminals (synthsign.tcss)
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from synthsign_tui import display as fmt
+from synthsign_tui.vocab import STAGES
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,19 @@ def _duration(r, now):
     return fmt.duration(r.duration_s)
 
 
+def _status(r, now) -> Text:
+    """A run stopped early on purpose (`--until generate`) says where: "done (generate)"."""
+    status = row_status(r, now)
+    text = fmt.status_text(status)
+    if status == "done" and r.stage and r.stage != STAGES[-1]:
+        text.append(f" ({r.stage})", style="dim")
+    return text
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("id", "#", "id", lambda r, _: str(r.id)),  # marked runs get a ● here (see RunsScreen._cells)
     Column("name", "name", "name", lambda r, _: r.name, max_width=24),
-    Column("status", "status", "status", lambda r, now: fmt.status_text(row_status(r, now)), min_width=11),
+    Column("status", "status", "status", lambda r, now: _status(r, now), min_width=11),
     Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
     Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}", False),
     Column("epochs", "epochs", "epochs", _epochs, min_width=5),
@@ -70,7 +80,7 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
 ROW_FIELDS = (
-    "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
+    "id", "name", "status", "stage", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
     "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
     "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
     "seed", "image_size", "archived",

@@ -451,6 +451,7 @@ class Catalog:
             "id": run.id,
             "name": run.name,
             "status": run.display_status(),
+            "stage": run.stage,
             "preset": run.preset,
             "created_at": iso(run.created_at),
             "started_at": iso(run.started_at),

@@ -25,6 +25,7 @@ from rich.table import Table
 from synthsign_tui import __version__
 from synthsign_tui.catalog.light import default_db_path, run_ids_near
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.vocab import STAGES
 
 if TYPE_CHECKING:
     from synthsign_tui.catalog import Catalog
@@ -396,16 +397,54 @@ def cmd_runs(catalog: Catalog, as_json: bool, filter_text: str, include_archived
             f"No runs in {catalog.path} yet. Start one: `synthsign run --preset road-signs-offline`"
         )
         return 0
-    table = Table(
-        "id", "name", "status", "generator", "images", "epochs", "val acc", "real bal acc", "gap", "created"
+    headers = (
+        "id",
+        "name",
+        "status",
+        "generator",
+        "images",
+        "epochs",
+        "val acc",
+        "real bal acc",
+        "gap",
+        "created",
     )
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["name"], _status(r["status"]), r["model"] or "", str(r["images"]), str(r["epochs_done"]),
-            _pct(r["val_acc"]), _pct(r["real_balanced_acc"]), _pct(r["gap"]), (r["created_at"] or "")[:16],
-        )  # fmt: skip
-    console.print(table)
+    cells = [
+        (
+            str(r["id"]), r["name"], _status(r["status"], r.get("stage")), r["model"] or "", str(r["images"]),
+            str(r["epochs_done"]), _pct(r["val_acc"]), _pct(r["real_balanced_acc"]), _pct(r["gap"]),
+            (r["created_at"] or "")[:16],
+        )
+        for r in rows
+    ]  # fmt: skip
+    console.print(fit_table(headers, cells, drop_first=("created", "generator", "images", "epochs", "gap")))
     return 0
+
+
+def fit_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], drop_first: tuple[str, ...]) -> Table:
+    """A table as wide as the console allows: the `drop_first` columns go (in order) before any cell is cut,
+    and names wrap rather than end in "…" (a pipe or an 80-column terminal still shows every name whole)."""
+    from rich.text import Text
+
+    def width(i: int) -> int:
+        cells = [Text.from_markup(str(row[i])).cell_len for row in rows]
+        return max([len(headers[i]), *cells]) + 3  # padding and a border
+
+    widths = {h: width(i) for i, h in enumerate(headers)}
+    keep = list(headers)
+    for header in drop_first:
+        if sum(widths[h] for h in keep) + 1 <= console.width:
+            break
+        keep.remove(header)
+    table = Table(*keep)
+    for column in table.columns:
+        wraps = column.header == "name"
+        column.no_wrap = not wraps
+        column.overflow = "fold" if wraps else "ellipsis"
+        column.min_width = min(widths[column.header] - 3, 16) if wraps else widths[column.header] - 3
+    for row in rows:
+        table.add_row(*(cell for h, cell in zip(headers, row, strict=True) if h in keep))
+    return table
 
 
 STATUS_COLOURS = {
@@ -417,8 +456,10 @@ STATUS_COLOURS = {
 }
 
 
-def _status(status: str) -> str:
-    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]"
+def _status(status: str, stage: str | None = None) -> str:
+    """Coloured; a run stopped early on purpose (`--until generate`) says where: "done (generate)"."""
+    early = f" ({stage})" if status == "done" and stage and stage != STAGES[-1] else ""
+    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]{early}"
 
 
 def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:

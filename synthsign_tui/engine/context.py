@@ -7,6 +7,7 @@ Stages record through the context's `records` (the catalog, given by the runner)
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RATE_SMOOTHING_S = 5.0  # how long a change of speed takes to show fully in a stage's rate and ETA
 
 
 class Cancelled(Exception):
@@ -166,6 +168,9 @@ class RunContext:
         self.dist = dist
         self._on_event = on_event
         self._stage_start: dict[str, tuple[float, int]] = {}
+        self._stage_rate: dict[
+            str, tuple[float, int, float | None]
+        ] = {}  # window start, done then, smoothed rate
         self._last_write = 0.0
         self._log_file = self.run_dir / "run.log"
 
@@ -198,11 +203,26 @@ class RunContext:
         self.emit("log", message=message, data={"level": level})
 
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        """Report `done` of `total` items of a stage; rate and ETA are measured from the stage's first report."""
+        """Report `done` of `total` items of a stage, with its rate and ETA.
+
+        The rate is the stage's average until it has run a few seconds, then a moving average (time constant
+        RATE_SMOOTHING_S) of the rate over half-second windows: items that finish in bursts (a batch of
+        photos at once) or phases of different speed (synthetic val, then multi-crop photos) move the ETA
+        gradually instead of swinging it between 0 and tens of seconds.
+        """
         now = time.time()
         start, first_done = self._stage_start.setdefault(stage, (now, done))
         elapsed = now - start
         rate = (done - first_done) / elapsed if elapsed > 0 and done > first_done else None
+        window_start, window_done, smooth = self._stage_rate.get(stage, (start, first_done, None))
+        if now - window_start >= 0.5:
+            recent = (done - window_done) / (now - window_start)
+            weight = 1 - math.exp(-(now - window_start) / RATE_SMOOTHING_S)
+            smooth = rate if smooth is None else smooth + weight * (recent - smooth)
+            window_start, window_done = now, done
+        self._stage_rate[stage] = (window_start, window_done, smooth)
+        if smooth and elapsed >= 2 * RATE_SMOOTHING_S:
+            rate = smooth
         eta = (total - done) / rate if rate else None
         if self.dist.is_main and (now - self._last_write > 0.5 or done >= total):
             self._last_write = now

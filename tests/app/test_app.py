@@ -301,7 +301,7 @@ WRITER = textwrap.dedent(
     else:
         run_id = int(sys.argv[3])
         catalog.add_epoch(run_id, 1, train_loss=0.5, val_loss=0.4, val_acc=0.77, train_acc=0.7)
-        catalog.update_run(run_id, status="done", duration_s=12.0)
+        catalog.update_run(run_id, status="done", stage="evaluate", duration_s=12.0)  # as the engine ends
     """
 )
 

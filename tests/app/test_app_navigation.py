@@ -122,3 +122,14 @@ async def test_halfblock_image_draws_the_file(tmp_path):
         assert (255, 0, 0) in {tuple(t) for t in styles if t is not None}
         widget.image = str(tmp_path / "missing.png")
         assert "▀" not in "".join(seg.text for seg in widget.render_line(3))
+
+
+async def test_a_run_stopped_early_on_purpose_says_where(tmp_path):
+    db, ids = make_db(tmp_path)
+    Catalog(db).update_run(ids[1], stage="generate")  # what `synthsign run --until generate` leaves
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#runs")
+        assert str(table.get_cell(str(ids[1]), "status")) == "done (generate)"
+        assert str(table.get_cell(str(ids[0]), "status")) == "done"

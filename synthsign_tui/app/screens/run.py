@@ -106,12 +106,14 @@ class RunScreen(ShowsWorkerErrors, Screen):
     def on_mount(self) -> None:
         self.query_one("#run-error").display = False
         table = self.query_one("#predictions", DataTable)
+        # the verdict first and the file name last: a narrow terminal cuts the name, never the prediction
         for key, label in (
-            ("file", "file"),
+            ("ok", ""),
             ("true", "true"),
             ("pred", "predicted"),
             ("conf", "conf"),
-            ("ok", ""),
+            ("set", "evaluation"),
+            ("file", "file"),
         ):
             table.add_column(label, key=key)
         self.request_poll()
@@ -315,16 +317,19 @@ class RunScreen(ShowsWorkerErrors, Screen):
     def _show_predictions(self) -> None:
         table = self.query_one("#predictions", DataTable)
         table.clear()
-        rows = []
+        rows, sets = [], []
         for ev in self.evaluations:
-            rows.extend(self.predictions.get(ev.id, []))
+            found = self.predictions.get(ev.id, [])
+            rows.extend(found)
+            # a photo evaluated twice (the run's own `real` and an `evaluate --real` folder) says which is which
+            sets.extend([f"{ev.name} ({ev.checkpoint})"] * len(found))
         self.prediction_rows = rows
-        for i, p in enumerate(rows):
+        for i, (p, where) in enumerate(zip(rows, sets, strict=True)):
             ok = "" if p.correct is None else ("✓" if p.correct else "✗")
             style = "green" if p.correct else "red" if p.correct is not None else ""
             table.add_row(
-                Path(p.path).name, p.label or "?", Text(p.predicted, style=style), f"{p.confidence:.0%}",
-                Text(ok, style=style), key=str(i),
+                Text(ok, style=style), p.label or "?", Text(p.predicted, style=style), f"{p.confidence:.0%}",
+                where, Path(p.path).name, key=str(i),
             )  # fmt: skip
         if rows:
             self._preview(0)

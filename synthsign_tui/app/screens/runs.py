@@ -393,7 +393,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             )
 
     def _cells(self, row, now: float) -> list[Any]:
-        cells = [COLUMN_BY_KEY[k].cell(row, now) for k in self.columns]
+        # Text, not str: DataTable would parse a str for markup and emoji on every paint (and a "[" in a name)
+        cells = [
+            Text(c) if isinstance(c, str) else c
+            for c in (COLUMN_BY_KEY[k].cell(row, now) for k in self.columns)
+        ]
         if row.id in self.marked:
             cells[0] = Text(f"● {row.id}", style="bold yellow")
         return cells
