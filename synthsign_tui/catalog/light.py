@@ -1,7 +1,9 @@
-"""What the command line needs from the catalog before deciding to open it: its path, and whether a run exists.
+"""What the command line needs from the catalog before (or instead of) opening it: its path, whether a run
+exists, and where a run's folder is.
 
 Plain `sqlite3` (standard library), read-only, no schema upgrade: these answer in milliseconds where
-importing SQLModel takes about 0.4 s, so `synthsign open RUN_ID` can refuse an unknown id at once.
+importing SQLModel takes about 0.4 s, so `synthsign open RUN_ID` refuses an unknown id at once and
+`synthsign predict` reads only its checkpoint.
 """
 
 from __future__ import annotations
@@ -28,3 +30,15 @@ def run_ids_near(path: Path, run_id: int) -> tuple[bool, list[int]]:
     except sqlite3.Error:
         return False, []
     return found, newest
+
+
+def run_dir_of(path: Path, run_id: int) -> str | None:
+    """The folder of run `run_id` as the catalog recorded it; None when there is no such run (or catalog)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        with sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute("SELECT run_dir FROM runs WHERE id = ?", (run_id,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None

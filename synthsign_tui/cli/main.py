@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synthsign_tui import __version__
-from synthsign_tui.catalog.light import default_db_path, run_ids_near
+from synthsign_tui.catalog.light import default_db_path, run_dir_of, run_ids_near
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import STAGES
 
@@ -164,6 +164,8 @@ def _dispatch(args) -> int:
         return _headless(args, config, command=_command_line())
     if command == "resume":
         return _headless(args, None, resume=args.run_id, until=args.until)
+    if command == "predict":
+        return cmd_predict(args)
     catalog = _catalog(args)
     if command == "runs":
         return cmd_runs(catalog, args.json, args.filter, args.all)
@@ -173,8 +175,6 @@ def _dispatch(args) -> int:
         return cmd_compare(catalog, args.run_ids, args.json)
     if command == "evaluate":
         return cmd_evaluate(catalog, args.run_id, args.real, args.json, args.replace)
-    if command == "predict":
-        return cmd_predict(catalog, args.run_id, args.paths, args.json)
     raise SynthSignError(f"unknown command {command!r}")
 
 
@@ -609,14 +609,22 @@ def cmd_evaluate(
     return 0
 
 
-def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool) -> int:
-    from synthsign_tui.engine import predict_paths
-
+def cmd_predict(args) -> int:
+    """Reads the run's folder straight from the file and imports only the evaluate stage: no catalog upgrade,
+    no SQLAlchemy, no runner (torch and torchvision are what is left of the wait)."""
+    run_id, paths, as_json = args.run_id, args.paths, args.json
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SynthSignError(f"no such file or folder: {', '.join(missing)}")
-    run = catalog.require_run(run_id)
-    predictions = predict_paths(Path(run.run_dir), paths)
+    db = args.db or default_db_path()
+    run_dir = run_dir_of(db, run_id)
+    if run_dir is None:
+        _, newest = run_ids_near(db, run_id)
+        hint = f"runs there include {', '.join(map(str, newest))}" if newest else "it has no runs"
+        raise SynthSignError(f"no run {run_id} in {db}: {hint}; `synthsign runs` lists them")
+    from synthsign_tui.engine.stages.evaluate import predict_paths
+
+    predictions = predict_paths(Path(run_dir), paths)
     if as_json:
         print(json.dumps(predictions, indent=2))
         return 0

@@ -205,24 +205,24 @@ class RunContext:
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
         """Report `done` of `total` items of a stage, with its rate and ETA.
 
-        The rate is the stage's average until it has run a few seconds, then a moving average (time constant
-        RATE_SMOOTHING_S) of the rate over half-second windows: items that finish in bursts (a batch of
-        photos at once) or phases of different speed (synthetic val, then multi-crop photos) move the ETA
-        gradually instead of swinging it between 0 and tens of seconds.
+        The rate is measured over windows of at least half a second that end at the report before this one
+        (so a batch of items finishing at the same moment never counts as a window of its own), and smoothed
+        over RATE_SMOOTHING_S: a burst of photos, or a slower phase (multi-crop photos after synthetic val),
+        moves the ETA gradually instead of swinging it between 0 and tens of seconds.
         """
         now = time.time()
         start, first_done = self._stage_start.setdefault(stage, (now, done))
+        window_start, window_done, last_time, last_done, smooth = self._stage_rate.get(
+            stage, (start, first_done, start, first_done, None)
+        )
+        if now > last_time and last_time - window_start >= 0.5:
+            recent = (last_done - window_done) / (last_time - window_start)
+            weight = 1 - math.exp(-(last_time - window_start) / RATE_SMOOTHING_S)
+            smooth = recent if smooth is None else smooth + weight * (recent - smooth)
+            window_start, window_done = last_time, last_done
+        self._stage_rate[stage] = (window_start, window_done, now, done, smooth)
         elapsed = now - start
-        rate = (done - first_done) / elapsed if elapsed > 0 and done > first_done else None
-        window_start, window_done, smooth = self._stage_rate.get(stage, (start, first_done, None))
-        if now - window_start >= 0.5:
-            recent = (done - window_done) / (now - window_start)
-            weight = 1 - math.exp(-(now - window_start) / RATE_SMOOTHING_S)
-            smooth = rate if smooth is None else smooth + weight * (recent - smooth)
-            window_start, window_done = now, done
-        self._stage_rate[stage] = (window_start, window_done, smooth)
-        if smooth and elapsed >= 2 * RATE_SMOOTHING_S:
-            rate = smooth
+        rate = smooth or ((done - first_done) / elapsed if elapsed > 0 and done > first_done else None)
         eta = (total - done) / rate if rate else None
         if self.dist.is_main and (now - self._last_write > 0.5 or done >= total):
             self._last_write = now

@@ -313,8 +313,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def _got_facts(self, presets: list[tuple[str, str]], facts: dict[str, Any] | None) -> None:
         self.presets = presets
-        self.preset_facts = facts or self.preset_facts
-        self.refresh_bindings()
+        self.preset_facts = facts or self.preset_facts  # keys 1-9 are not in the footer: no bindings refresh
         if self.query_one("#welcome-box").display:
             self._show_welcome()
 
