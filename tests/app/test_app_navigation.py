@@ -133,3 +133,73 @@ async def test_a_run_stopped_early_on_purpose_says_where(tmp_path):
         table = app.screen.query_one("#runs")
         assert str(table.get_cell(str(ids[1]), "status")) == "done (generate)"
         assert str(table.get_cell(str(ids[0]), "status")) == "done"
+
+
+async def test_predictions_filter_and_evaluation_column(tmp_path):
+    from textual.widgets import DataTable, Input, Static
+
+    db, ids = make_db(tmp_path)
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False, open_run=ids[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen  # what it read from the catalog: the predictions of the run's best checkpoint
+        everything = [(ev, p) for ev in screen.evaluations for p in screen.predictions.get(ev.id, [])]
+        wrong = [p for _, p in everything if p.correct is False]
+        stop_true = [p for _, p in everything if p.label == "stop"]
+        assert wrong and len(stop_true) < len(everything)
+        await pilot.press("3")
+        table = app.screen.query_one("#predictions", DataTable)
+        assert table.row_count == len(everything) > 0
+        where = {str(table.get_row_at(i)[4]) for i in range(table.row_count)}
+        assert where == {f"{ev.name} ({ev.checkpoint})" for ev, _ in everything}
+        box = app.screen.query_one("#pred-filter", Input)
+        box.value = "wrong"
+        await pilot.pause()
+        assert table.row_count == len(wrong)
+        assert all(str(table.get_row_at(i)[0]) == "✗" for i in range(table.row_count))
+        box.value = "true:stop"
+        await pilot.pause()
+        assert table.row_count == len(stop_true)
+        box.value = "set:nowhere"
+        await pilot.pause()
+        assert table.row_count == 0
+        box.value = "colour:red"
+        await pilot.pause()
+        error = app.screen.query_one("#pred-filter-error", Static)
+        assert error.display and "unknown key 'colour'" in str(error.content)
+        assert table.row_count == 0  # the last good filter's rows stay
+
+
+def test_outlier_ceiling_keeps_the_bulk_readable():
+    from synthsign_tui.app.widgets.plot import outlier_ceiling
+
+    losses = [2.0 / (1 + i / 10) for i in range(60)]
+    assert outlier_ceiling(losses) is None  # an ordinary falling curve is left alone
+    ceiling = outlier_ceiling([*losses, 56.5])
+    assert ceiling is not None and max(losses) < ceiling < 56.5
+    assert outlier_ceiling([1.0, 2.0, 50.0]) is None  # too few points to call any of them far off
+
+
+async def test_loss_plot_marks_a_spike_instead_of_flattening(tmp_path):
+    from textual.app import App
+
+    from synthsign_tui.app.widgets.plot import Line, MetricPlot
+
+    class One(App):
+        def compose(self):
+            yield MetricPlot("loss", "step", id="plot")
+
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        plot = app.query_one(MetricPlot)
+        xs = list(range(40))
+        plot.show(
+            [
+                Line("step", xs, [1.0 / (1 + x) for x in xs], "gray"),
+                Line("val", [0, 20], [56.5, 0.3], "orange"),
+            ]
+        )
+        await pilot.pause()
+        assert plot.clipped == 1
+        plot.show(plot.lines, log_y=True)  # log scale shows everything as it is
+        assert plot.clipped == 0

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
 
 from synthsign_tui import display as fmt
 from synthsign_tui.app.bindings import bindings_for
@@ -32,6 +32,7 @@ from synthsign_tui.app.widgets import (
     Thumbnails,
     confusion_table,
     image_class,
+    prediction_filter,
     probability_bars,
     progress_detail,
 )
@@ -95,7 +96,10 @@ class RunScreen(ShowsWorkerErrors, Screen):
                 yield Static("no evaluation yet", id="before-after")
                 yield Static("", id="confusion")
             with TabPane("Predictions", id="tab-predictions"), Horizontal():
-                yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
+                with Vertical(id="predictions-box"):
+                    yield Input(placeholder=f"filter: {prediction_filter.HELP}", id="pred-filter")
+                    yield Static("", id="pred-filter-error")
+                    yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 with Vertical(id="preview"):
                     yield image_class(self.app.image_mode)(id="preview-image")
                     yield Static("select a photo", id="preview-probs")
@@ -105,6 +109,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#run-error").display = False
+        self.query_one("#pred-filter-error").display = False
         table = self.query_one("#predictions", DataTable)
         # the verdict first and the file name last: a narrow terminal cuts the name, never the prediction
         for key, label in (
@@ -316,13 +321,22 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def _show_predictions(self) -> None:
         table = self.query_one("#predictions", DataTable)
+        error = self.query_one("#pred-filter-error", Static)
+        try:
+            tests = prediction_filter.parse(self.query_one("#pred-filter", Input).value)
+        except prediction_filter.PredictionFilterError as exc:
+            error.update(Text(f"✗ {exc}", style="red"))
+            error.display = True
+            return
+        error.display = False
         table.clear()
         rows, sets = [], []
         for ev in self.evaluations:
-            found = self.predictions.get(ev.id, [])
-            rows.extend(found)
             # a photo evaluated twice (the run's own `real` and an `evaluate --real` folder) says which is which
-            sets.extend([f"{ev.name} ({ev.checkpoint})"] * len(found))
+            where = f"{ev.name} ({ev.checkpoint})"
+            found = [p for p in self.predictions.get(ev.id, []) if prediction_filter.matches(tests, p, where)]
+            rows.extend(found)
+            sets.extend([where] * len(found))
         self.prediction_rows = rows
         for i, (p, where) in enumerate(zip(rows, sets, strict=True)):
             ok = "" if p.correct is None else ("✓" if p.correct else "✗")
@@ -333,6 +347,14 @@ class RunScreen(ShowsWorkerErrors, Screen):
             )  # fmt: skip
         if rows:
             self._preview(0)
+
+    @on(Input.Changed, "#pred-filter")
+    def prediction_filter_changed(self) -> None:
+        self._show_predictions()
+
+    @on(Input.Submitted, "#pred-filter")
+    def prediction_filter_done(self) -> None:
+        self.query_one("#predictions", DataTable).focus()
 
     @on(DataTable.RowHighlighted, "#predictions")
     def prediction_highlighted(self, event: DataTable.RowHighlighted) -> None:

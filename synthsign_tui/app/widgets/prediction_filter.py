@@ -1,0 +1,45 @@
+"""The predictions tab's filter: `wrong`, `right`, `true:CLASS`, `pred:CLASS`, `set:EVALUATION`, and words of
+the file name, all of which must hold. Unknown keys are errors that list the allowed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HELP = "wrong · right · true:CLASS · pred:CLASS · set:EVALUATION · words of the file name"
+KEYS = ("true", "pred", "set")
+
+
+class PredictionFilterError(ValueError):
+    pass
+
+
+def parse(text: str) -> list[Callable[[Any, str], bool]]:
+    """Tests of (prediction row, its evaluation's label) for each term of `text`; raises on a bad term."""
+    tests: list[Callable[[Any, str], bool]] = []
+    for term in text.split():
+        word = term.lower()
+        if word in ("wrong", "right"):
+            want = word == "right"
+            tests.append(lambda p, _s, want=want: p.correct is want)
+            continue
+        key, sep, value = word.partition(":")
+        if not sep:
+            tests.append(lambda p, _s, word=word: word in Path(p.path).name.lower())
+            continue
+        if key not in KEYS:
+            raise PredictionFilterError(f"{term!r}: unknown key {key!r}; use {HELP}")
+        if not value:
+            raise PredictionFilterError(f"{term!r}: no value after ':'; e.g. {key}:stop")
+        if key == "true":
+            tests.append(lambda p, _s, v=value: (p.label or "").lower() == v)
+        elif key == "pred":
+            tests.append(lambda p, _s, v=value: p.predicted.lower() == v)
+        else:
+            tests.append(lambda _p, where, v=value: v in where.lower())
+    return tests
+
+
+def matches(tests: list[Callable[[Any, str], bool]], prediction: Any, where: str) -> bool:
+    return all(test(prediction, where) for test in tests)
