@@ -203,3 +203,27 @@ async def test_loss_plot_marks_a_spike_instead_of_flattening(tmp_path):
         assert plot.clipped == 1
         plot.show(plot.lines, log_y=True)  # log scale shows everything as it is
         assert plot.clipped == 0
+
+
+async def test_compare_curves_have_steps_and_labelled_train_and_val(tmp_path):
+    from synthsign_tui.app.widgets import MetricPlot
+
+    db, ids = make_db(tmp_path)
+    catalog = Catalog(db)
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.open_compare(ids)
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot)
+        screen = app.screen
+        steps = screen.query_one("#compare-steps", MetricPlot).lines
+        assert [line.label for line in steps] == [f"#{i}" for i in ids]
+        assert all(len(line.xs) == len(catalog.steps(i)) > 0 for line, i in zip(steps, ids, strict=True))
+        loss = screen.query_one("#compare-loss", MetricPlot).lines
+        assert [line.label for line in loss] == [f"#{i} {kind}" for i in ids for kind in ("train", "val")]
+        train = loss[0]
+        assert train.ys == [e.train_loss for e in catalog.epochs(ids[0]) if e.epoch > 0]
+        acc = screen.query_one("#compare-acc", MetricPlot).lines
+        assert {line.label.split()[1] for line in acc} == {"train", "val"}

@@ -13,6 +13,7 @@ class Line:
     xs: list[float]
     ys: list[float]
     color: str
+    marker: str | None = None  # None: braille lines (a dot for a single point); "dot" for a dotted series
 
 
 def outlier_ceiling(values: list[float]) -> float | None:
@@ -66,7 +67,7 @@ class MetricPlot(PlotextPlot):
                 over = [(x, ceiling) for x, y in zip(line.xs, ys, strict=True) if y > ceiling]
                 ys = [min(y, ceiling) for y in ys]
                 self.clipped += len(over)
-            marker = "braille" if len(line.xs) > 1 else "dot"
+            marker = line.marker or ("braille" if len(line.xs) > 1 else "dot")
             plt.plot(line.xs, ys, label=line.label, color=line.color, marker=marker)
             if (
                 ceiling is not None and over
