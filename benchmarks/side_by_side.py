@@ -131,9 +131,7 @@ def synthsign(db: Path, *args: str) -> str:
     return f"{shlex.quote(sys.executable)} -m synthsign_tui --db {shlex.quote(str(db))} {' '.join(args)}"
 
 
-def measure_viewer(
-    command: str, env: dict[str, str], repeats: int, listed: str | None
-) -> dict[str, list[float]]:
+def measure_viewer(command: str, env: dict[str, str], repeats: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {
         k: [] for k in ("paint", "paint_cpu", "curves", "curves_cpu", "cpu", "mem")
     }
@@ -222,7 +220,7 @@ def main() -> int:
                 run_dir = next((tmp / "wandb").glob("offline-run-*"))
                 leet_cmd = f"{LEET_VENV / 'bin' / 'wandb'} leet {shlex.quote(str(run_dir))}"
                 lt = measure_viewer(
-                    leet_cmd, {"TERM": "tmux-256color", "WANDB_MODE": "offline"}, args.repeats, None
+                    leet_cmd, {"TERM": "tmux-256color", "WANDB_MODE": "offline"}, args.repeats
                 )
                 r = results["LEET"]
                 for key in ("paint", "paint_cpu", "curves", "curves_cpu", "cpu", "mem"):

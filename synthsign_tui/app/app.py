@@ -93,7 +93,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         self.catalog = message.catalog
         for screen in self.screen_stack:
             if isinstance(screen, RunsScreen):
-                screen.catalog_ready()
+                screen.catalog_ready(hidden=self.open_run_id is not None)
         if self.open_run_id is not None:
             self.open_run(self.open_run_id)
         if message.interrupted:

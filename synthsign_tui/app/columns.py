@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,12 +79,32 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+CONFIG_PREFIX = "config:"  # a column key "config:train.lr" shows that config value; its sort is the same key
+
+
+def _config_value(row, key: str) -> str:
+    value: Any = json.loads(row.config_json or "{}")
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "–"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def column(key: str) -> Column | None:
+    """The column for a key: a built-in one, or `config:SECTION.KEY` for any config value; None if unknown."""
+    if key.startswith(CONFIG_PREFIX):
+        name = key.removeprefix(CONFIG_PREFIX)
+        return Column(key, name, key, lambda r, _now, name=name: _config_value(r, name), default=False)
+    return COLUMN_BY_KEY.get(key)
+
+
 DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
 ROW_FIELDS = (
     "id", "name", "status", "stage", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
     "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
     "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
-    "seed", "image_size", "archived",
+    "seed", "image_size", "archived", "config_json",
 )  # fmt: skip
 
 

@@ -134,7 +134,7 @@ def statement(
     # own, read backwards or forwards, and a LIMIT stops after one page instead of sorting every run.
     if descending:
         return query.order_by(column.desc(), Run.id.desc())
-    if column.nullable:
+    if getattr(column, "nullable", True):
         return query.order_by(column.is_(None), column.asc(), Run.id.asc())
     return query.order_by(column.asc(), Run.id.asc())
 
@@ -150,6 +150,8 @@ def count_statement(text: str = "", *, include_archived: bool = False):
 
 
 def sort_column(name: str):
+    if name.startswith("config:"):  # a config value: no index, SQLite sorts the matching runs
+        return func.json_extract(Run.config_json, "$." + name.removeprefix("config:"))
     column = FIELDS.get(name, name)
     if not hasattr(Run, column) or column == "config_json":
         raise QueryError(f"cannot sort by {name!r}: choose one of {', '.join(sorted(FIELDS))}")

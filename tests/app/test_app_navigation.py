@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fakes import T0, real_photos, write_fake_run
+from fakes import T0, fake_config, real_photos, write_fake_run
 from pilot import settle
 from textual.widgets import TabbedContent
 
@@ -227,3 +227,46 @@ async def test_compare_curves_have_steps_and_labelled_train_and_val(tmp_path):
         assert train.ys == [e.train_loss for e in catalog.epochs(ids[0]) if e.epoch > 0]
         acc = screen.query_one("#compare-acc", MetricPlot).lines
         assert {line.label.split()[1] for line in acc} == {"train", "val"}
+
+
+async def test_a_config_key_becomes_a_sortable_remembered_column(tmp_path):
+    from textual.widgets import DataTable, Input, SelectionList
+
+    from synthsign_tui.app.screens.modals import ColumnsModal
+
+    catalog = Catalog(tmp_path / "runs.db")
+    lrs = {}
+    for i, lr in enumerate((0.01, 0.0005, 0.003)):
+        run_id = write_fake_run(
+            catalog, f"r{i}", seed=i, start=T0 + 60 * i, config=fake_config(f"r{i}", i, train__lr=lr)
+        )
+        lrs[str(run_id)] = lr
+    db = tmp_path / "runs.db"
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ColumnsModal)
+        box = app.screen.query_one("#config-column", Input)
+        box.focus()
+        box.value = "train.lrr"
+        await pilot.press("enter")
+        assert "did you mean 'train.lr'" in str(app.screen.query_one("#config-column-error").content)
+        box.value = "train.lr"
+        await pilot.press("enter")
+        assert "config:train.lr" in app.screen.query_one(SelectionList).selected
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        runs = app.screen
+        table = runs.query_one("#runs", DataTable)
+        assert {k.value: float(str(table.get_cell(k.value, "config:train.lr"))) for k in table.rows} == lrs
+        runs._sort("config:train.lr")
+        await settle(app, pilot)
+        shown = [float(str(table.get_row_at(i)[-1])) for i in range(table.row_count)]
+        assert shown == sorted(lrs.values(), reverse=True)
+    # the column is a remembered view setting, like the others
+    app = SynthSignApp(db, image_mode="halfblock", live_system=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "config:train.lr" in app.screen.columns and app.screen.sort_key == "config:train.lr"

@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from synthsign_tui.app.bindings import bindings_for
-from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
+from synthsign_tui.app.columns import COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, column, plain, row_status
 from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
 from synthsign_tui.vocab import RESUMABLE
@@ -176,8 +176,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def table(self) -> DataTable:
         return self.query_one("#runs", DataTable)
 
-    def catalog_ready(self) -> None:
-        """Called once the app opened the catalog: restore the saved view, load, then follow updates."""
+    def catalog_ready(self, hidden: bool = False) -> None:
+        """Called once the app opened the catalog: restore the saved view, load, then follow updates.
+
+        `hidden` (the dashboard opened on a run): nothing loads until this screen is first shown, so the
+        run's curves do not wait behind a table no one sees."""
+        if hidden:
+            return
         if not self._settings_requested:
             self._settings_requested = True
             self.load_settings()
@@ -193,12 +198,12 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.app.call_from_thread(self._apply_settings, saved)
 
     def _apply_settings(self, saved: dict[str, Any]) -> None:
-        key, _, direction = (saved["sort"] or "created:desc").partition(":")
-        if any(c.sort == key for c in COLUMNS):
+        key, _, direction = (saved["sort"] or "created:desc").rpartition(":")
+        if any(c.sort == key for c in COLUMNS) or key.startswith("config:"):
             self.sort_key, self.descending = key, direction != "asc"
         if saved["columns"]:
             try:
-                cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
+                cols = [c for c in json.loads(saved["columns"]) if column(c) is not None]
             except ValueError:
                 cols = []
             self.columns = ["id", *(c for c in cols if c != "id")] if cols else self.columns
@@ -366,6 +371,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.reload()
 
     def on_screen_resume(self) -> None:
+        if self.catalog is not None and not self._settings_requested:
+            self.catalog_ready()  # first shown after opening on a run
         if self._ready:
             self._poll_timer.resume()
             self.reload()
@@ -383,7 +390,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         table.clear(columns=True)
         self.rows = {}
         for i, key in enumerate(self.columns):
-            col = COLUMN_BY_KEY[key]
+            col = column(key)
             arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
             label = col.label + arrow
             widest = max((cell_len(plain(row[i])) for row in cells), default=0)
@@ -394,8 +401,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def _cells(self, row, now: float) -> list[Any]:
         # Text, not str: DataTable would parse a str for markup and emoji on every paint (and a "[" in a name)
         cells = [
-            Text(c) if isinstance(c, str) else c
-            for c in (COLUMN_BY_KEY[k].cell(row, now) for k in self.columns)
+            Text(c) if isinstance(c, str) else c for c in (column(k).cell(row, now) for k in self.columns)
         ]
         if row.id in self.marked:
             cells[0] = Text(f"● {row.id}", style="bold yellow")
@@ -424,8 +430,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
-        if key in COLUMN_BY_KEY:
-            self._sort(COLUMN_BY_KEY[key].sort, toggle=True)
+        if column(key) is not None:
+            self._sort(column(key).sort, toggle=True)
 
     def _sort(self, sort: str, toggle: bool = False) -> None:
         if toggle and sort == self.sort_key:
@@ -572,7 +578,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.app.call_from_thread(self.notify, f"{word} run #{run_id}{hint}.")
 
     def action_sort_next(self) -> None:
-        sorts = [COLUMN_BY_KEY[k].sort for k in self.columns]
+        sorts = [column(k).sort for k in self.columns]
         i = sorts.index(self.sort_key) + 1 if self.sort_key in sorts else 0
         self._sort(sorts[i % len(sorts)])
 
@@ -586,7 +592,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
                 self.reload()
                 self._save("dashboard.columns", json.dumps(columns))
 
-        self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
+        extra = [(k, f"config {column(k).label}") for k in self.columns if k.startswith("config:")]
+        choices = [(c.key, c.label) for c in COLUMNS] + extra
+        self.app.push_screen(ColumnsModal(choices, self.columns), chosen)
 
     def action_export(self) -> None:
         row = self._current()
