@@ -1,8 +1,9 @@
 """The run catalog (`runs.db`): tables, schema upgrades, queries, the headline rules and read models.
 
 It is the only package that speaks SQL; the engine records through it and the front ends read through it.
-Its names load on first use (PEP 562), so that `synthsign_tui.catalog.light` and `default_db_path` do not pay
-for importing SQLAlchemy and SQLModel (about 0.4 s) on the way to the dashboard's first frame.
+Its names load on first use (PEP 562), so that `synthsign_tui.catalog.light`, `catalog.opening.probe` and
+`default_db_path` do not pay for importing SQLAlchemy and SQLModel (about 0.4 s) on the way to the
+dashboard's first frame.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from synthsign_tui.catalog.light import DEFAULT_DB, default_db_path
 
 if TYPE_CHECKING:
+    from synthsign_tui.catalog.opening import APPLICATION_ID, CatalogError
     from synthsign_tui.catalog.store import HEARTBEAT_SECONDS, SCHEMA_VERSION, Catalog
     from synthsign_tui.catalog.tables import (
         STALE_AFTER_SECONDS,
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    **dict.fromkeys(("APPLICATION_ID", "CatalogError"), "synthsign_tui.catalog.opening"),
     **dict.fromkeys(("HEARTBEAT_SECONDS", "SCHEMA_VERSION", "Catalog"), "synthsign_tui.catalog.store"),
     **dict.fromkeys(
         (
@@ -57,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog", "EpochMetric", "Evaluation",
-    "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric", "default_db_path", "is_stale", "iso",
+    "APPLICATION_ID", "CatalogError", "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS",
+    "Catalog", "EpochMetric", "Evaluation", "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric",
+    "default_db_path", "is_stale", "iso",
 ]  # fmt: skip
