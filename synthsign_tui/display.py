@@ -22,16 +22,6 @@ def run_color(index: int) -> int:
     return RUN_COLORS[index % len(RUN_COLORS)]
 
 
-STALE_AFTER_SECONDS = 30.0
-
-
-def display_status(status: str, heartbeat_at: float | None, now: float) -> str:
-    """Like Run.display_status, for rows read as plain columns: a running row with a stale heartbeat died."""
-    if status == "running" and (heartbeat_at is None or now - heartbeat_at > STALE_AFTER_SECONDS):
-        return "interrupted"
-    return status
-
-
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 

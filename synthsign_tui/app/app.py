@@ -8,8 +8,6 @@ batches a second, and go to whichever screen shows that run.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -159,7 +157,9 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         """Ask a run of this process to stop at its next item; False when it is not running here."""
         launch = self.launches.get(run_id)
         if launch is not None and launch.process.poll() is None:
-            os.killpg(launch.process.pid, signal.SIGTERM)  # every process cancels cleanly; resumable
+            from synthsign_tui.engine.processes import stop_launch
+
+            stop_launch(launch.process)  # every process cancels cleanly; resumable
             return True
         cancel = self.cancels.get(run_id)
         if cancel is None:

@@ -15,9 +15,15 @@ from synthsign_tui.catalog.light import DEFAULT_DB, default_db_path
 
 if TYPE_CHECKING:
     from synthsign_tui.catalog.opening import APPLICATION_ID, CatalogError
+    from synthsign_tui.catalog.owner import (
+        STALE_AFTER_SECONDS,
+        RunBusy,
+        busy_message,
+        display_status,
+        owner_alive,
+    )
     from synthsign_tui.catalog.store import HEARTBEAT_SECONDS, SCHEMA_VERSION, Catalog
     from synthsign_tui.catalog.tables import (
-        STALE_AFTER_SECONDS,
         EpochMetric,
         Evaluation,
         LogLine,
@@ -26,16 +32,18 @@ if TYPE_CHECKING:
         Sample,
         Setting,
         StepMetric,
-        is_stale,
         iso,
     )
 
 _HOMES = {
     **dict.fromkeys(("APPLICATION_ID", "CatalogError"), "synthsign_tui.catalog.opening"),
+    **dict.fromkeys(
+        ("STALE_AFTER_SECONDS", "RunBusy", "busy_message", "display_status", "owner_alive"),
+        "synthsign_tui.catalog.owner",
+    ),
     **dict.fromkeys(("HEARTBEAT_SECONDS", "SCHEMA_VERSION", "Catalog"), "synthsign_tui.catalog.store"),
     **dict.fromkeys(
         (
-            "STALE_AFTER_SECONDS",
             "EpochMetric",
             "Evaluation",
             "LogLine",
@@ -44,11 +52,10 @@ _HOMES = {
             "Sample",
             "Setting",
             "StepMetric",
-            "is_stale",
             "iso",
         ),
         "synthsign_tui.catalog.tables",
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -60,7 +67,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "APPLICATION_ID", "CatalogError", "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS",
-    "Catalog", "EpochMetric", "Evaluation", "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric",
-    "default_db_path", "is_stale", "iso",
+    "APPLICATION_ID", "CatalogError", "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog",
+    "RunBusy", "busy_message", "EpochMetric", "Evaluation", "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric",
+    "default_db_path", "display_status", "iso", "owner_alive",
 ]  # fmt: skip

@@ -24,6 +24,7 @@ from sqlmodel import Session, delete, select
 
 from synthsign_tui.catalog import opening, schema
 from synthsign_tui.catalog.light import default_db_path
+from synthsign_tui.catalog.owner import Owner, RunBusy, busy_message, owner_alive, this_process
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -33,19 +34,19 @@ from synthsign_tui.catalog.tables import (
     Sample,
     Setting,
     StepMetric,
-    is_stale,
     iso,
 )
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 5.0
 # Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
 # indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
-MIGRATIONS: dict[int, list[str]] = {1: []}
+# v2 -> v3 added the lease of a run's owner: runs.owner_host, runs.owner_start, runs.lease_at (columns only).
+MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
 
 
 class Catalog:
@@ -156,6 +157,39 @@ class Catalog:
         now = time.time()
         self.update_run(run_id, heartbeat_at=now, updated_at=now, **fields)
 
+    def take_lease(self, run_id: int, owner: Owner | None = None) -> Run:
+        """Make `owner` (this process by default) the one owner of the run and mark it `running`.
+
+        One conditional UPDATE, taken only if the row is still as read (compare and swap), so of two processes
+        that try at once exactly one wins. Raises RunBusy, naming the holder, while another live process owns it.
+        """
+        owner = owner or this_process()
+        for _ in range(3):
+            run = self.require_run(run_id)
+            if run.status == "running" and self._holder_alive(run, owner):
+                raise RunBusy(busy_message(run))
+            now = time.time()
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    text(
+                        "UPDATE runs SET status = 'running', pid = :pid, owner_host = :host, owner_start = :start, "
+                        "lease_at = :now, heartbeat_at = :now, updated_at = :now, finished_at = NULL, error = NULL, "
+                        "progress_done = 0, progress_total = 0 "
+                        "WHERE id = :id AND status = :status AND pid IS :old_pid AND lease_at IS :old_lease"
+                    ),
+                    {"pid": owner.pid, "host": owner.host, "start": owner.start, "now": now, "id": run_id,
+                     "status": run.status, "old_pid": run.pid, "old_lease": run.lease_at},
+                ).rowcount  # fmt: skip
+            if taken == 1:
+                return self.require_run(run_id)
+        raise RunBusy(busy_message(self.require_run(run_id)))
+
+    @staticmethod
+    def _holder_alive(run: Run, claimant: Owner) -> bool:
+        if (run.pid, run.owner_host, run.owner_start) == (claimant.pid, claimant.host, claimant.start):
+            return True  # this very process runs it already (the dashboard resuming its own run)
+        return owner_alive(run.pid, run.owner_host, run.owner_start, run.heartbeat_at)
+
     def list_runs(
         self,
         *,
@@ -183,13 +217,13 @@ class Catalog:
             return list(s.exec(query).all())
 
     def mark_interrupted(self, now: float | None = None) -> list[int]:
-        """Runs left `running` by a process that died (stale heartbeat) become `interrupted`."""
+        """Runs left `running` by a process that died (see catalog/owner.py) become `interrupted`."""
         if self.read_only:
             return []  # nothing can be recorded; Run.display_status shows them as interrupted anyway
         now = now or time.time()
         with self.session() as s:
             runs = s.exec(select(Run).where(Run.status == "running")).all()
-            stale = [r for r in runs if is_stale(r.heartbeat_at, now)]
+            stale = [r for r in runs if r.display_status(now) == "interrupted"]
             for run in stale:
                 run.status = "interrupted"
                 run.updated_at = now
@@ -359,8 +393,11 @@ class Catalog:
             return list(s.exec(q.limit(limit) if limit else q).all())
 
     def add_samples(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Record generated images; an image recorded before (remade after a stop) is replaced, not repeated."""
         if rows:
             with self.session() as s:
+                paths = [r["path"] for r in rows]
+                s.exec(delete(Sample).where(Sample.run_id == run_id, Sample.path.in_(paths)))
                 s.add_all(Sample(run_id=run_id, **r) for r in rows)
                 s.commit()
 

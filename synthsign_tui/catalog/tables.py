@@ -15,13 +15,8 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from synthsign_tui.catalog.owner import display_status
 from synthsign_tui.vocab import RESUMABLE, STATUSES  # noqa: F401 (the statuses a run row takes)
-
-STALE_AFTER_SECONDS = 30.0
-
-
-def is_stale(heartbeat: float | None, now: float | None = None) -> bool:
-    return heartbeat is None or (now or time.time()) - heartbeat > STALE_AFTER_SECONDS
 
 
 def iso(ts: float | None) -> str | None:
@@ -57,7 +52,11 @@ class Run(SQLModel, table=True):
     updated_at: float = Field(default_factory=time.time, index=True)
     heartbeat_at: float | None = None
     host: str | None = None
+    # the lease of the process that runs it now (or last ran it): see catalog/owner.py
     pid: int | None = None
+    owner_host: str | None = None
+    owner_start: str | None = None
+    lease_at: float | None = None
     device: str | None = None
     versions_json: str = "{}"
     git_commit: str | None = None
@@ -103,10 +102,15 @@ class Run(SQLModel, table=True):
         return [t for t in self.tags.split(",") if t]
 
     def display_status(self, now: float | None = None) -> str:
-        """`running` whose heartbeat went stale (the process died) reads as `interrupted`."""
-        if self.status == "running" and is_stale(self.heartbeat_at, now):
-            return "interrupted"
-        return self.status
+        """`running` whose owner died (see catalog/owner.py) reads as `interrupted`."""
+        return display_status(
+            self.status,
+            self.heartbeat_at,
+            now,
+            pid=self.pid,
+            owner_host=self.owner_host,
+            owner_start=self.owner_start,
+        )
 
 
 class EpochMetric(SQLModel, table=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ from rich.text import Text
 
 from synthsign_tui.catalog import Catalog
 from synthsign_tui.catalog.light import run_dir_of, run_ids_near
-from synthsign_tui.cli.output import Table, console, pct
+from synthsign_tui.cli.output import Table, console, err_console, pct
 from synthsign_tui.config import flatten, list_presets, load_config
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import STAGES
@@ -248,7 +251,23 @@ def cmd_evaluate(
         if not Path(folder).is_dir():
             raise SynthSignError(f"--real {item!r}: {folder} is not a folder")
         folders[name] = Path(folder)
-    results = evaluate_run(catalog, run_id, folders, replace=replace)
+    from synthsign_tui.engine import Cancelled
+    from synthsign_tui.engine.stopping import STOP_SIGNALS, run_stoppably
+
+    cancel, signals = threading.Event(), []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        err_console.print(f"{signal.Signals(signum).name}: stopping the evaluation at the next image")
+
+    try:
+        results = run_stoppably(
+            lambda: evaluate_run(catalog, run_id, folders, replace=replace, cancel=cancel), cancel, on_signal
+        ).result
+    except Cancelled:
+        with contextlib.suppress(OSError):
+            err_console.print("evaluation stopped; the folder being evaluated was not recorded")
+        return STOP_SIGNALS[signals[0]] if signals else STOP_SIGNALS[signal.SIGINT]
     if as_json:
         print(json.dumps(results, indent=2))
         return 0

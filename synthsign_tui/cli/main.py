@@ -1,7 +1,8 @@
 """The `synthsign` command: the dashboard with no arguments, and headless subcommands for scripts and SSH.
 
-Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback). A run
-interrupted with Ctrl-C is marked cancelled (resumable) and the command exits 130.
+Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback); a run that
+fails while running exits 1. A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP is marked cancelled
+(resumable) and the command exits 130, 143 or 129 (`engine.stopping`).
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except SynthSignError as exc:
-        err_console.print(f"[red]error:[/] {escape(_cut(str(exc)))}", highlight=False)
-        return EXIT_USAGE
+        with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
+            err_console.print(f"[red]error:[/] {escape(_cut(str(exc)))}", highlight=False)
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -252,13 +254,35 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
             highlight=False,
         )
         return 0
+    from synthsign_tui.engine.stopping import STOP_SIGNALS, install_stop_handlers, restore_handlers
+
     run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
-    process = subprocess.Popen(command, env=dist.launch_environment(devices))
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:  # the launched processes got it too: they cancel the run and exit
-            err_console.print(f"cancelling run {run_id}...")
+    # its own session: a terminal's Ctrl-C or hang-up reaches only this process, which hands the signal on once
+    process = subprocess.Popen(command, env=dist.launch_environment(devices), start_new_session=True)
+    signals: list[int] = []
+
+    def on_signal(signum: int, count: int) -> None:
+        if count > 1:  # a second signal: stop every process of the launch at once
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            os._exit(STOP_SIGNALS[signals[0]])
+        signals.append(signum)
+        with contextlib.suppress(OSError):
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling run {run_id} (send it again to stop at once)"
+            )
+        dist.stop_launch(process, signum)
+
+    previous = install_stop_handlers(on_signal)
+    try:
+        while process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        restore_handlers(previous)
+    status = catalog.require_run(run_id).status
+    if status == "cancelled":
+        return STOP_SIGNALS[signals[0]] if signals else EXIT_INTERRUPTED
+    return 0 if status == "done" else process.returncode or EXIT_FAILED
 
 
 class _Reporter:
@@ -311,7 +335,8 @@ class _Reporter:
 def run_headless(
     catalog: Catalog, config, *, resume: int | None = None, until: str | None = None, command=None, dist=None
 ) -> int:
-    """Run (or resume) in a worker thread so Ctrl-C and SIGTERM can cancel cleanly between items.
+    """Run (or resume) in a worker thread so that Ctrl-C, SIGTERM and SIGHUP cancel it cleanly between items
+    (`engine.stopping`); exits 130, 143 or 129 after such a stop.
 
     With several processes (`dist`), the main process records the run and alone prints.
     """
@@ -319,6 +344,11 @@ def run_headless(
 
     dist = dist or engine.Distributed()
     cancel = threading.Event()
+
+    from synthsign_tui.engine.stopping import run_stoppably
+
+    say = dist.is_main
+    opened: list[int] = []
 
     def open_run() -> int:
         if resume is None:
@@ -328,42 +358,33 @@ def run_headless(
         engine.check_resumable(existing)
         return existing.id
 
-    run = catalog.require_run(dist.on_main(open_run))
-    resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
-    say = dist.is_main
-    if say:
-        console.print(f"run [bold]{run.id}[/] ({escape(run.name)}) in {escape(run.run_dir)}", highlight=False)
-    outcome: dict[str, BaseException] = {}
-
     def work() -> None:
-        try:
-            engine.execute(
-                run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
+        run = catalog.require_run(dist.on_main(open_run))
+        opened.append(run.id)
+        resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
+        if say:
+            console.print(
+                f"run [bold]{run.id}[/] ({escape(run.name)}) in {escape(run.run_dir)}", highlight=False
             )
-        except BaseException as exc:  # re-raised in the main thread
-            outcome["error"] = exc
+        engine.execute(
+            run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
+        )
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    interrupted = False
+    def on_signal(signum: int) -> None:
+        if say:
+            which = f"run {opened[0]}" if opened else "the run"
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling {which} at the next image or batch "
+                "(send it again to stop at once)"
+            )
+
+    # the stop signals are handled from before the run is recorded, so none can leave it queued
     with _Reporter() if say else contextlib.nullcontext() as reporter:
-        thread = threading.Thread(target=work, name=f"run-{run.id}", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            try:
-                thread.join(0.2)
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                cancel.set()
-                if say:
-                    err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
-    signal.signal(signal.SIGTERM, previous)
-    if "error" in outcome:
-        raise outcome["error"]
+        stopped = run_stoppably(work, cancel, on_signal)
+    run = catalog.require_run(opened[0])
     final = catalog.require_run(run.id)
     if not say:
-        return {"done": 0, "cancelled": EXIT_INTERRUPTED}.get(final.status, EXIT_FAILED)
+        return {"done": 0, "cancelled": stopped.exit_code}.get(final.status, EXIT_FAILED)
     if final.status == "done":
         summary = f"run {run.id} done in {final.duration_s or 0:.0f}s: {run.run_dir}"
         if final.real_bal_acc is not None:
@@ -372,7 +393,7 @@ def run_headless(
         return 0
     if final.status == "cancelled":
         err_console.print(f"run {run.id} cancelled; continue it with `synthsign resume {run.id}`")
-        return EXIT_INTERRUPTED
+        return stopped.exit_code
     err_console.print(
         f"[red]run {run.id} {final.status}:[/] {final.error}\ncontinue it with `synthsign resume {run.id}`",
         highlight=False,

@@ -239,7 +239,7 @@ class TrainConfig(_Section):
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         default="auto", description="auto: bf16 on CUDA, none on CPU"
     )
-    extra_sources: dict[str, Float] = Field(
+    extra_sources: dict[str, Annotated[Float, Field(ge=0.0, le=100.0)]] = Field(
         default_factory=dict, description="Extra ImageFolder dirs mixed into training: {dir = fraction}"
     )
     num_threads: Int = Field(default=0, ge=0, le=256, description="CPU threads for torch (0: all cores)")

@@ -16,9 +16,11 @@ started it; the dashboard follows it through the catalog like any other run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -152,6 +154,14 @@ def prepare_launch(
     return run.id, command
 
 
+def stop_launch(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
+    """Cancel a launched run cleanly: `signum` to the launcher alone, which hands it on to each of its processes
+    once (accelerate's launcher does; a single process is the run itself). Sending it to the whole process
+    group would reach every run process twice, and a second signal stops a run at once."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
+
+
 def launch_detached(
     config: RunConfig,
     catalog: Catalog,
@@ -162,8 +172,7 @@ def launch_detached(
     """Record a queued run and start it in the background in `num_processes` processes; returns at once.
 
     The launcher runs in its own session (closing the dashboard or its terminal does not stop it) and writes
-    its output to `launch.log` in the run folder. Cancel it like any run: SIGTERM to `process.pid`'s group
-    (`os.killpg`) cancels cleanly and leaves it resumable.
+    its output to `launch.log` in the run folder. `stop_launch` cancels it cleanly and leaves it resumable.
     """
     run_id, command = prepare_launch(config, catalog, num_processes, devices, until)
     log_path = Path(catalog.require_run(run_id).run_dir) / "launch.log"

@@ -113,6 +113,8 @@ def test_booleans_are_not_numbers_but_form_strings_are():
     assert "boolean false" in errors_of(train__lr=False)["train.lr"]
     assert "boolean" in errors_of(train__extra_sources={"x": True})["train.extra_sources.x"]
     assert errors_of(train__epochs="3", train__lr="0.01") == {}  # what the form's inputs hold
+    for fraction in (float("nan"), float("inf"), -0.5):
+        assert "train.extra_sources.x" in errors_of(train__extra_sources={"x": fraction})
 
 
 def test_a_huge_value_is_cut_in_the_message_and_fast():

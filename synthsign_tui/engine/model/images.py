@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from synthsign_tui.errors import SynthSignError
-from synthsign_tui.files import is_image
+from synthsign_tui.files import atomic_path, is_image
 from synthsign_tui.imagefiles import UnreadableImage, open_image
 
 if TYPE_CHECKING:
@@ -101,9 +100,8 @@ def cached_images(
                 ctx.emit("progress", stage="train", message=f"decoding images {i + 1}/{len(todo)}")
     if len(todo) > len(bad):
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.tmp-{os.getpid()}")
-        torch.save({"keys": list(cached), "images": torch.stack(list(cached.values()))}, tmp)
-        os.replace(tmp, cache_file)
+        with atomic_path(cache_file) as tmp:
+            torch.save({"keys": list(cached), "images": torch.stack(list(cached.values()))}, tmp)
     skipped = {p: bad[k] for k, p in zip(keys, paths, strict=True) if k in bad}
     images = [cached[k] for k in keys if k not in bad]
     return (torch.stack(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8)), skipped

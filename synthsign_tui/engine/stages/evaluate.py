@@ -47,6 +47,7 @@ from synthsign_tui.engine.model.images import (
 from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accuracy
 from synthsign_tui.engine.records import Records
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.faults import fault_point
 from synthsign_tui.imagefiles import UnreadableImage
 from synthsign_tui.vocab import BACKGROUND_CLASS as BACKGROUND
 from synthsign_tui.vocab import SYNTHETIC_VAL
@@ -343,6 +344,7 @@ def evaluate_stage(ctx: RunContext) -> None:
             )  # fmt: skip
             if dist.is_main:
                 ctx.records.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
+                fault_point("evaluate.record")
             ctx.emit("evaluation", data=result)
             ctx.log(_describe(result))
             for item in result["skipped"]:
@@ -356,8 +358,12 @@ def evaluate_more(
     config: RunConfig,
     reals: dict[str, Path],
     checkpoint: str = "best",
+    on_image: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations."""
+    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations.
+
+    `on_image` is called after each image (it may raise `Cancelled`: the folder being evaluated is not recorded).
+    """
     model, meta = load_model(Path(run_dir) / "checkpoints", checkpoint, config)
     results = []
     for name, folder in reals.items():
@@ -365,7 +371,7 @@ def evaluate_more(
         items = folder_images(root, config.class_names, f"--real {name}={folder}:")
         result, predictions = evaluate_folder(
             model, meta, name, checkpoint, items, root, multicrop=config.evaluate.multicrop,
-            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta,
+            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta, on_image=on_image,
         )  # fmt: skip
         records.add_evaluation(run_id, result, predictions)
         records.add_log(run_id, "evaluate: " + _describe(result))
