@@ -211,7 +211,7 @@ def open_engine(path: Path, *, read_only: bool) -> Engine:
     """An engine on `path` (WAL, busy timeout, foreign keys; read-only: mode=ro and no pragma that writes)
     whose SQLite errors come out as CatalogError (constraint violations stay as they are: code handles them)."""
     from sqlalchemy import event
-    from sqlalchemy.pool import QueuePool
+    from sqlalchemy.pool import NullPool
     from sqlmodel import create_engine
 
     target = uri(path, read_only=read_only)
@@ -219,7 +219,10 @@ def open_engine(path: Path, *, read_only: bool) -> Engine:
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+    # A fresh connection per session: a pooled one, reused across the dashboard's worker threads, went on reading
+    # an old snapshot after another process wrote (tests/app: a run written by another process); opening a
+    # SQLite file costs well under a millisecond.
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
     event.listen(engine, "connect", _reader_pragmas if read_only else _writer_pragmas)
 
     @event.listens_for(engine, "handle_error")
