@@ -34,8 +34,10 @@ fmt: $(STAMP)
 bench-real: $(STAMP)
 	$(BIN)/python benchmarks/real_transfer.py
 
+# SynthSign beside W&B LEET in tmux -> benchmarks/results/dashboard.md (LEET from /work/leet-venv when present);
+# benchmarks/dashboard.py holds the longer in-process measures (live latency, memory growth, training overhead)
 bench-dashboard: $(STAMP)
-	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/side_by_side.py
 
 bench-generation: $(STAMP)
 	$(BIN)/python benchmarks/generation_throughput.py

@@ -61,6 +61,9 @@ def status_of(app) -> str | None:
 async def settle(app, pilot, idle: float = 0.0):
     """Let workers and the messages they post run out (each load may start the next), within a bound; then
     `idle` seconds more for what widgets measure on idle (DataTable column widths) before a screenshot."""
+    deadline = time.monotonic() + 10
+    while getattr(app, "catalog", True) is None and time.monotonic() < deadline:
+        await pilot.pause(0.01)  # the app opens its catalog after the first frame
     quiet = 0
     for _ in range(50):
         await pilot.pause()

@@ -35,6 +35,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     TITLE = "SynthSign"
     BINDINGS = bindings_for("app")
     ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal")]  # narrow: 80x24 terminals (synthsign.tcss)
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         form_config: RunConfig | None = None,
         launch: RunConfig | None = None,
         image_mode: str = "auto",
+        open_run: int | None = None,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 1.0,
         live_system: bool = True,
@@ -56,6 +58,7 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         self.form_config = form_config
         self.launch_config = launch
         self.image_mode = image_mode
+        self.open_run_id = open_run
         self.clock = clock
         self.poll_interval = poll_interval
         self.live_system = live_system
@@ -71,20 +74,26 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
         self.set_interval(1 / 4, self._flush_relays)
-        self.open_catalog()
+        # the catalog (SQLModel's import and the file) is read after the first frame, not while it is drawn
+        self.call_after_refresh(self.open_catalog)
 
     @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
     def open_catalog(self) -> None:
         from synthsign_tui.catalog import Catalog
 
         catalog = Catalog(self.db_path, self.runs_dir)
-        self.post_message(CatalogReady(catalog, catalog.mark_interrupted()))
+        interrupted = catalog.mark_interrupted()
+        if self.open_run_id is not None:
+            import synthsign_tui.app.screens.run  # noqa: F401  (its imports, here rather than on the UI thread)
+        self.post_message(CatalogReady(catalog, interrupted))
 
     def on_catalog_ready(self, message: CatalogReady) -> None:
         self.catalog = message.catalog
         for screen in self.screen_stack:
             if isinstance(screen, RunsScreen):
-                screen.catalog_ready()
+                screen.catalog_ready(hidden=self.open_run_id is not None)
+        if self.open_run_id is not None:
+            self.open_run(self.open_run_id)
         if message.interrupted:
             ids = ", ".join(f"#{i}" for i in message.interrupted)
             self.notify(f"Run(s) {ids} stopped with their process: now interrupted; `r` resumes.", timeout=8)

@@ -44,6 +44,12 @@ KEYS: tuple[Key, ...] = (
     Key("S", "sort_reverse", "Reverse sort", ("runs",), footer=False),
     Key("v", "columns", "Choose columns", ("runs",), footer=False),
     Key("e", "export", "Export CSV/JSON", ("runs", "run"), footer=False),
+    Key("1-4", "", "Tab: Training, Results, Predictions, Log", ("run",), footer=False, bind=False),
+    Key("1-3", "", "Tab: Config, Metrics, Curves", ("compare",), footer=False, bind=False),
+    *(
+        Key(str(i), f"tab({i})", f"Tab {i}", ("run", "compare"), footer=False, help=False)
+        for i in range(1, 5)
+    ),
     Key("x", "cancel_run", "Cancel run", ("run",)),
     Key("l", "log_scale", "Log scale (loss)", ("run", "compare")),
     Key("k", "all_keys", "All config keys", ("compare",)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from rich.text import Text
 
 from synthsign_tui import display as fmt
 from synthsign_tui.catalog import display_status
+from synthsign_tui.vocab import STAGES
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,19 @@ def _duration(r, now):
     return fmt.duration(r.duration_s)
 
 
+def _status(r, now) -> Text:
+    """A run stopped early on purpose (`--until generate`) says where: "done (generate)"."""
+    status = row_status(r, now)
+    text = fmt.status_text(status)
+    if status == "done" and r.stage and r.stage != STAGES[-1]:
+        text.append(f" ({r.stage})", style="dim")
+    return text
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("id", "#", "id", lambda r, _: str(r.id)),  # marked runs get a ● here (see RunsScreen._cells)
     Column("name", "name", "name", lambda r, _: r.name, max_width=24),
-    Column("status", "status", "status", lambda r, now: fmt.status_text(row_status(r, now)), min_width=11),
+    Column("status", "status", "status", lambda r, now: _status(r, now), min_width=11),
     Column("generator", "generator", "model", lambda r, _: fmt.short_model(r.generator_kind, r.model)),
     Column("images", "images", "images", lambda r, _: f"{r.gen_images:,}", False),
     Column("epochs", "epochs", "epochs", _epochs, min_width=5),
@@ -69,12 +80,44 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+CONFIG_PREFIX = "config:"  # a column key "config:train.lr" shows that config value; its sort is the same key
+
+
+def _config_value(row, key: str) -> str:
+    value: Any = json.loads(row.config_json or "{}")
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "–"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def column(key: str) -> Column | None:
+    """The column for a key: a built-in one, or `config:SECTION.KEY` for any config value; None if unknown."""
+    if key.startswith(CONFIG_PREFIX):
+        name = key.removeprefix(CONFIG_PREFIX)
+        return Column(key, name, key, _config_cell(name), default=False)
+    return COLUMN_BY_KEY.get(key)
+
+
+def known_column(key: str) -> Column:
+    """`column` for a key the table already shows (checked when the settings were read)."""
+    found = column(key)
+    if found is None:
+        raise KeyError(f"unknown runs column {key!r}")
+    return found
+
+
+def _config_cell(name: str) -> Callable[[Any, float], Any]:
+    return lambda row, _now: _config_value(row, name)
+
+
 DEFAULT_COLUMNS = [c.key for c in COLUMNS if c.default]
 ROW_FIELDS = (
-    "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
+    "id", "name", "status", "stage", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
     "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
     "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
-    "seed", "image_size", "archived", "pid", "owner_host", "owner_start",
+    "seed", "image_size", "archived", "pid", "owner_host", "owner_start", "config_json",
 )  # fmt: skip
 
 

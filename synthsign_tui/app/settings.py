@@ -32,12 +32,19 @@ def sort_setting(key: str, descending: bool) -> str:
 
 def parse_sort(value: str) -> tuple[str, bool]:
     """'real_acc:desc' -> ("real_acc", True); SynthSignError for anything else."""
-    key, sep, direction = value.partition(":")
-    if not sep or key not in SORTS or direction not in ("asc", "desc"):
+    key, sep, direction = value.rpartition(":")
+    if not sep or not (key in SORTS or _config_key(key)) or direction not in ("asc", "desc"):
         raise SynthSignError(
             f"sort {shorten(value)} is not COLUMN:asc or COLUMN:desc with a column of the table"
         )
     return key, direction == "desc"
+
+
+def _config_key(key: str) -> bool:
+    """`config:SECTION.KEY` naming a key of the config model: a column (and sort) of any config value."""
+    from synthsign_tui.config import RunConfig, known_keys
+
+    return key.startswith("config:") and key.removeprefix("config:") in known_keys(RunConfig)
 
 
 def parse_columns(value: str) -> list[str]:
@@ -48,7 +55,7 @@ def parse_columns(value: str) -> list[str]:
         raise SynthSignError(f"columns {shorten(value)} are not a JSON list") from None
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise SynthSignError(f"columns {shorten(value)} are not a list of column names")
-    unknown = [k for k in keys if k not in COLUMN_BY_KEY]
+    unknown = [k for k in keys if k not in COLUMN_BY_KEY and not _config_key(k)]
     if unknown:
         raise SynthSignError(f"columns {shorten(unknown)} are not columns of the table")
     return ["id", *(k for k in keys if k != "id")]

@@ -17,15 +17,13 @@ import sqlite3
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import QueuePool
-from sqlmodel import create_engine
-
 from synthsign_tui.errors import SynthSignError, shorten
+
+if TYPE_CHECKING:  # SQLAlchemy loads in open_engine: `probe` runs before the dashboard's first frame
+    from sqlalchemy.engine import Engine
 
 APPLICATION_ID = 0x53594E43  # "SYNC": PRAGMA application_id of a SynthSign catalog (offset 68 of the header)
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -212,12 +210,19 @@ def _reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def open_engine(path: Path, *, read_only: bool) -> Engine:
     """An engine on `path` (WAL, busy timeout, foreign keys; read-only: mode=ro and no pragma that writes)
     whose SQLite errors come out as CatalogError (constraint violations stay as they are: code handles them)."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import NullPool
+    from sqlmodel import create_engine
+
     target = uri(path, read_only=read_only)
 
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+    # A fresh connection per session: a pooled one, reused across the dashboard's worker threads, went on reading
+    # an old snapshot after another process wrote (tests/app: a run written by another process); opening a
+    # SQLite file costs well under a millisecond.
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
     event.listen(engine, "connect", _reader_pragmas if read_only else _writer_pragmas)
 
     @event.listens_for(engine, "handle_error")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from synthsign_tui.catalog import opening, schema
+from synthsign_tui.catalog.light import default_db_path
 from synthsign_tui.catalog.owner import Owner, RunBusy, busy_message, owner_alive, this_process
 from synthsign_tui.catalog.tables import (
     EpochMetric,
@@ -40,19 +41,12 @@ from synthsign_tui.vocab import SYNTHETIC_VAL
 
 SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 5.0
-DEFAULT_DB = "runs.db"
-
-
 # Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
 # indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
 # v2 -> v3 added the lease of a run's owner: runs.owner_host, runs.owner_start, runs.lease_at (columns only).
 MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
-
-
-def default_db_path() -> Path:
-    return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
 
 
 class Catalog:
@@ -450,6 +444,7 @@ class Catalog:
             "id": run.id,
             "name": run.name,
             "status": run.display_status(),
+            "stage": run.stage,
             "preset": run.preset,
             "created_at": iso(run.created_at),
             "started_at": iso(run.started_at),

@@ -14,9 +14,11 @@ from rich.markup import escape
 from rich.text import Text
 
 from synthsign_tui.catalog import Catalog
+from synthsign_tui.catalog.light import run_dir_of, run_ids_near
 from synthsign_tui.cli.output import Table, console, err_console, pct
 from synthsign_tui.config import flatten, list_presets, load_config
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.vocab import STAGES
 
 
 def cmd_presets() -> int:
@@ -53,16 +55,55 @@ def cmd_runs(catalog: Catalog, as_json: bool, filter_text: str, include_archived
             markup=False,
         )
         return 0
-    table = Table(
-        "id", "name", "status", "generator", "images", "epochs", "val acc", "real bal acc", "gap", "created"
+    headers = (
+        "id",
+        "name",
+        "status",
+        "generator",
+        "images",
+        "epochs",
+        "val acc",
+        "real bal acc",
+        "gap",
+        "created",
     )
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["name"], _status(r["status"]), r["model"] or "", str(r["images"]), str(r["epochs_done"]),
-            pct(r["val_acc"]), pct(r["real_balanced_acc"]), pct(r["gap"]), (r["created_at"] or "")[:16],
-        )  # fmt: skip
-    console.print(table)
+    cells = [
+        (
+            str(r["id"]), r["name"], _status(r["status"], r.get("stage")), r["model"] or "", str(r["images"]),
+            str(r["epochs_done"]), pct(r["val_acc"]), pct(r["real_balanced_acc"]), pct(r["gap"]),
+            (r["created_at"] or "")[:16],
+        )
+        for r in rows
+    ]  # fmt: skip
+    console.print(fit_table(headers, cells, drop_first=("created", "generator", "images", "epochs", "gap")))
     return 0
+
+
+def fit_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], drop_first: tuple[str, ...]) -> Table:
+    """A table as wide as the console allows: the `drop_first` columns go (in order) before any cell is cut,
+    and names wrap rather than end in "…" (a pipe or an 80-column terminal still shows every name whole)."""
+
+    def width(i: int) -> int:
+        cells = [
+            c.cell_len if isinstance(c, Text) else Text(str(c)).cell_len for c in (row[i] for row in rows)
+        ]
+        return max([len(headers[i]), *cells]) + 3  # padding and a border
+
+    widths = {h: width(i) for i, h in enumerate(headers)}
+    keep = list(headers)
+    for header in drop_first:
+        if sum(widths[h] for h in keep) + 1 <= console.width:
+            break
+        keep.remove(header)
+    table = Table(*keep)
+    for column, header in zip(table.columns, keep, strict=True):
+        wraps = header == "name"
+        column.no_wrap = not wraps
+        column.overflow = "fold" if wraps else "ellipsis"
+        column.min_width = min(widths[header] - 3, 16) if wraps else widths[header] - 3
+    for row in rows:
+        table.add_row(*(cell for h, cell in zip(headers, row, strict=True) if h in keep))
+    return table
 
 
 STATUS_COLOURS = {
@@ -74,8 +115,12 @@ STATUS_COLOURS = {
 }
 
 
-def _status(status: str) -> Text:
-    return Text(status, style=STATUS_COLOURS.get(status, "white"))
+def _status(status: str, stage: str | None = None) -> Text:
+    """Coloured; a run stopped early on purpose (`--until generate`) says where: "done (generate)"."""
+    text = Text(status, style=STATUS_COLOURS.get(status, "white"))
+    if status == "done" and stage and stage != STAGES[-1]:
+        text.append(f" ({stage})")
+    return text
 
 
 def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
@@ -241,14 +286,20 @@ def cmd_evaluate(
     return 0
 
 
-def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool) -> int:
-    from synthsign_tui.engine import predict_paths
-
+def cmd_predict(db: Path, run_id: int, paths: list[Path], as_json: bool) -> int:
+    """Reads the run's folder straight from the catalog file and imports only the evaluate stage: no catalog
+    upgrade, no SQLAlchemy, no runner (torch and torchvision are what is left of the wait)."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SynthSignError(f"no such file or folder: {', '.join(missing)}")
-    run = catalog.require_run(run_id)
-    predictions = predict_paths(run.folder, paths)
+    run_dir = run_dir_of(db, run_id)
+    if run_dir is None:
+        _, newest = run_ids_near(db, run_id)
+        hint = f"runs there include {', '.join(map(str, newest))}" if newest else "it has no runs"
+        raise SynthSignError(f"no run {run_id} in {db}: {hint}; `synthsign runs` lists them")
+    from synthsign_tui.engine.stages.evaluate import predict_paths
+
+    predictions = predict_paths(Path(run_dir), paths)
     if as_json:
         print(json.dumps(predictions, indent=2))
         return 0

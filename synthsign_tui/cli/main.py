@@ -16,17 +16,22 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.markup import escape
 
 from synthsign_tui import __version__
-from synthsign_tui.catalog import Catalog, default_db_path
+from synthsign_tui.catalog.light import default_db_path, run_ids_near
 from synthsign_tui.catalog.opening import probe
-from synthsign_tui.cli.listing import cmd_compare, cmd_evaluate, cmd_predict, cmd_presets, cmd_runs, cmd_show
 from synthsign_tui.cli.output import console, err_console, pct
-from synthsign_tui.config import RunConfig, load_config
 from synthsign_tui.errors import SynthSignError
+
+if TYPE_CHECKING:
+    from synthsign_tui.catalog import Catalog
+    from synthsign_tui.config import RunConfig
+
+# The catalog (SQLModel), the config (pydantic) and the listing commands load inside the commands that use
+# them: the dashboard's first frame and `synthsign --help` wait for none of them.
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports a tool stopped by SIGPIPE
@@ -73,15 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print a JSON list")
     sp.add_argument("--filter", default="", help="e.g. 'real_acc>0.9 generator=procedural status:done'")
     sp.add_argument("--all", action="store_true", help="include archived runs")
-    sp.set_defaults(func=lambda args: cmd_runs(_catalog(args), args.json, args.filter, args.all))
+    sp.set_defaults(func=_runs)
     sp = sub.add_parser("show", help="a run's config, metrics and predictions")
     sp.add_argument("run_id", type=int)
     sp.add_argument("--json", action="store_true", help="print a JSON object")
-    sp.set_defaults(func=lambda args: cmd_show(_catalog(args), args.run_id, args.json))
+    sp.set_defaults(func=_show)
     sp = sub.add_parser("compare", help="config differences and metrics of runs side by side")
     sp.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
     sp.add_argument("--json", action="store_true", help="print a JSON object")
-    sp.set_defaults(func=lambda args: cmd_compare(_catalog(args), args.run_ids, args.json))
+    sp.set_defaults(func=_compare)
     sp = sub.add_parser("evaluate", help="evaluate a finished run on more real-photo folders")
     sp.add_argument("run_id", type=int)
     sp.add_argument(
@@ -93,19 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite an earlier evaluation of the same name (never the run's own)",
     )
-    sp.set_defaults(func=lambda a: cmd_evaluate(_catalog(a), a.run_id, a.real, a.json, a.replace))
+    sp.set_defaults(func=_evaluate)
     sp = sub.add_parser("predict", help="classify images (files or folders) with a run's best checkpoint")
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
-    sp.set_defaults(func=lambda args: cmd_predict(_catalog(args), args.run_id, args.paths, args.json))
+    sp.set_defaults(func=_predict)
     sp = sub.add_parser("new", help="open the dashboard on the new-run form, pre-filled")
     config_args(sp)
     sp.set_defaults(func=lambda args: _dashboard(args, form_config=_config(args)))
-    sub.add_parser("presets", help="list the built-in presets").set_defaults(func=lambda _args: cmd_presets())
+    sub.add_parser("presets", help="list the built-in presets").set_defaults(func=_presets)
     sp = sub.add_parser("demo", help="the offline preset: in the dashboard on a terminal, else headless")
     sp.set_defaults(func=_demo)
     sub.add_parser("dashboard", help="open the dashboard (the default)").set_defaults(func=_dashboard)
+    sp = sub.add_parser("open", help="open the dashboard on one run")
+    sp.add_argument("run_id", type=int)
+    sp.set_defaults(func=cmd_open)
     p.set_defaults(func=_dashboard)
     return p
 
@@ -142,10 +150,32 @@ def _reader_went_away() -> int:
 
 
 def _catalog(args) -> Catalog:
+    from synthsign_tui.catalog import Catalog
+
     return Catalog(args.db or default_db_path(), args.runs_dir)
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    """`open RUN_ID`: the dashboard straight on that run's screen; an unknown id exits 2 before any UI."""
+    db = args.db or default_db_path()
+    found, newest = run_ids_near(db, args.run_id)
+    if not found:
+        hint = (
+            f"runs there include {', '.join(map(str, newest))}; `synthsign runs` lists them all"
+            if newest
+            else "it has no runs yet (or is not a catalog): check --db, or start one with `synthsign run --preset road-signs-quick`"
+        )
+        raise SynthSignError(f"no run {args.run_id} in {db}: {hint}")
+    return _dashboard(args, open_run=args.run_id)
+
+
+# The handlers below import the listing commands and the config inside: `synthsign --help`, `open` and the
+# dashboard load neither.
+
+
 def _config(args: argparse.Namespace) -> RunConfig:
+    from synthsign_tui.config import load_config
+
     return load_config(args.config, args.preset, args.overrides, args.name)
 
 
@@ -157,10 +187,48 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from synthsign_tui.config import load_config
+
     config = load_config(preset="road-signs-offline")
     if sys.stdout.isatty() and sys.stdin.isatty():
         return _dashboard(args, launch=config)
     return _headless(args, config, command=_command_line())
+
+
+def _presets(_args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_presets
+
+    return cmd_presets()
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_runs
+
+    return cmd_runs(_catalog(args), args.json, args.filter, args.all)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_show
+
+    return cmd_show(_catalog(args), args.run_id, args.json)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_compare
+
+    return cmd_compare(_catalog(args), args.run_ids, args.json)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_evaluate
+
+    return cmd_evaluate(_catalog(args), args.run_id, args.real, args.json, args.replace)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from synthsign_tui.cli.listing import cmd_predict
+
+    return cmd_predict(args.db or default_db_path(), args.run_id, args.paths, args.json)
 
 
 def _command_line() -> str:

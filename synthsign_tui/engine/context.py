@@ -7,6 +7,7 @@ Stages record through the context's `records` (the catalog, given by the runner)
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RATE_SMOOTHING_S = 5.0  # how long a change of speed takes to show fully in a stage's rate and ETA
 
 
 class Cancelled(Exception):
@@ -166,6 +168,8 @@ class RunContext:
         self.dist = dist
         self._on_event = on_event
         self._stage_start: dict[str, tuple[float, int]] = {}
+        # window start, done then, the last report's time and done, smoothed rate
+        self._stage_rate: dict[str, tuple[float, int, float, int, float | None]] = {}
         self._last_write = 0.0
         self._log_file = self.run_dir / "run.log"
 
@@ -206,11 +210,26 @@ class RunContext:
         self.emit("log", message=message, data={"level": level})
 
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        """Report `done` of `total` items of a stage; rate and ETA are measured from the stage's first report."""
+        """Report `done` of `total` items of a stage, with its rate and ETA.
+
+        The rate is measured over windows of at least half a second that end at the report before this one
+        (so a batch of items finishing at the same moment never counts as a window of its own), and smoothed
+        over RATE_SMOOTHING_S: a burst of photos, or a slower phase (multi-crop photos after synthetic val),
+        moves the ETA gradually instead of swinging it between 0 and tens of seconds.
+        """
         now = time.time()
         start, first_done = self._stage_start.setdefault(stage, (now, done))
+        window_start, window_done, last_time, last_done, smooth = self._stage_rate.get(
+            stage, (start, first_done, start, first_done, None)
+        )
+        if now > last_time and last_time - window_start >= 0.5:
+            recent = (last_done - window_done) / (last_time - window_start)
+            weight = 1 - math.exp(-(last_time - window_start) / RATE_SMOOTHING_S)
+            smooth = recent if smooth is None else smooth + weight * (recent - smooth)
+            window_start, window_done = last_time, last_done
+        self._stage_rate[stage] = (window_start, window_done, now, done, smooth)
         elapsed = now - start
-        rate = (done - first_done) / elapsed if elapsed > 0 and done > first_done else None
+        rate = smooth or ((done - first_done) / elapsed if elapsed > 0 and done > first_done else None)
         eta = (total - done) / rate if rate else None
         if self.dist.is_main and (now - self._last_write > 0.5 or done >= total):
             self._last_write = now

@@ -25,8 +25,13 @@ def default_device() -> str:
     return "cuda" if cuda_available() else "cpu"
 
 
+@functools.cache
+def _has_nvidia_smi() -> bool:
+    return shutil.which("nvidia-smi") is not None  # a PATH walk: asked once, not on every system sample
+
+
 def _nvidia_smi(*args: str, timeout: float) -> str | None:
-    if not shutil.which("nvidia-smi"):
+    if not _has_nvidia_smi():
         return None
     try:
         out = subprocess.run(

@@ -199,7 +199,8 @@ async def test_finished_run_screen_shows_plots_predictions_confusion(db):
         assert thumbnail is not None and thumbnail.size == (64, 64)
         screen.query_one("#run-tabs").active = "tab-predictions"
         await settle(app, pilot)
-        await pilot.press("tab", "down")
+        screen.query_one("#predictions", DataTable).focus()  # past the tab's filter box
+        await pilot.press("down")
         await settle(app, pilot)
         assert "predicted" in text(screen.query_one("#preview-probs", Static))
         shown = screen.prediction_rows[screen.query_one("#predictions", DataTable).cursor_row].path
@@ -304,7 +305,7 @@ WRITER = textwrap.dedent(
     else:
         run_id = int(sys.argv[3])
         catalog.add_epoch(run_id, 1, train_loss=0.5, val_loss=0.4, val_acc=0.77, train_acc=0.7)
-        catalog.update_run(run_id, status="done", duration_s=12.0)
+        catalog.update_run(run_id, status="done", stage="evaluate", duration_s=12.0)  # as the engine ends
     """
 )
 

@@ -121,3 +121,17 @@ def test_help_overlay(db, snap_compare):
         await settle(pilot)
 
     assert snap_compare(snapshot_app(db), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])
+@pytest.mark.parametrize("tab", ["runs", "1", "3"])
+def test_small_and_large_terminals(db, snap_compare, size, tab):
+    """At 80x24 the run screen keeps each stage's percentage, rate and ETA, and the predictions their columns."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        if tab != "runs":
+            await pilot.press("down", "enter", tab)  # offline-jitter, then a tab by its key
+            await settle(pilot)
+
+    assert snap_compare(snapshot_app(db), terminal_size=size, run_before=run_before)

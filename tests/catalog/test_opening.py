@@ -85,12 +85,13 @@ def test_damaged_catalogs_say_how_to_recover(tmp_path, config, damage):  # noqa:
 def test_a_deleted_wal_file_is_noticed_not_silently_dropped(tmp_path):
     writer = textwrap.dedent(
         f"""
-        import os
+        import os, sqlite3
         from synthsign_tui.catalog import Catalog
         from synthsign_tui.config import load_config
         catalog = Catalog({str(tmp_path / "runs.db")!r})
-        with catalog.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
+        keep = sqlite3.connect({str(tmp_path / "runs.db")!r})  # open to the end: no checkpoint on close
+        keep.execute("PRAGMA wal_autocheckpoint = 0")
+        keep.execute("SELECT count(*) FROM sqlite_master").fetchall()  # a reader of the WAL from here on
         catalog.create_run(load_config(preset="road-signs-offline"))
         os._exit(0)  # killed: the run lives only in the -wal file
         """

@@ -62,8 +62,11 @@ class CompareScreen(ShowsWorkerErrors, Screen):
                 yield Static("", id="per-class")
             with TabPane("Curves", id="tab-curves"), Vertical():
                 yield Static("", id="legend")
-                yield MetricPlot("loss per epoch", "epoch", id="compare-loss")
-                yield MetricPlot("accuracy per epoch", "epoch", ylim=(0.0, 1.0), id="compare-acc")
+                yield MetricPlot("training loss per step", "step", id="compare-steps")
+                yield MetricPlot("loss per epoch (train ·, val ⣿)", "epoch", id="compare-loss")
+                yield MetricPlot(
+                    "accuracy per epoch (train ·, val ⣿)", "epoch", ylim=(0.0, 1.0), id="compare-acc"
+                )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,14 +154,29 @@ class CompareScreen(ShowsWorkerErrors, Screen):
     # ------------------------------------------------------------------ curves
 
     def _show_curves(self) -> None:
-        loss, acc = [], []
+        """Each run in its colour: step losses; train (dotted) and val (solid) loss and accuracy per epoch."""
+        steps, loss, acc = [], [], []
         for r in self.data.runs:
             epochs = self.data.epochs[r.id]
             color = self.run_colors[r.id]
-            vl = [e for e in epochs if e.val_loss is not None]
-            loss.append(Line(f"#{r.id}", [e.epoch for e in vl], [e.val_loss for e in vl], color))
-            va = [e for e in epochs if e.val_acc is not None]
-            acc.append(Line(f"#{r.id}", [e.epoch for e in va], [e.val_acc for e in va], color))
+            series = self.data.steps[r.id]
+            steps.append(Line(f"#{r.id}", series.xs, series.ys, color))
+            for kind, attr_loss, attr_acc in (
+                ("train", "train_loss", "train_acc"),
+                ("val", "val_loss", "val_acc"),
+            ):
+                marker = "dot" if kind == "train" else None
+                tl = [
+                    e for e in epochs if getattr(e, attr_loss) is not None and (kind == "val" or e.epoch > 0)
+                ]
+                loss.append(Line(f"#{r.id} {kind}", [e.epoch for e in tl], [getattr(e, attr_loss) for e in tl],
+                                 color, marker))  # fmt: skip
+                ta = [
+                    e for e in epochs if getattr(e, attr_acc) is not None and (kind == "val" or e.epoch > 0)
+                ]
+                acc.append(Line(f"#{r.id} {kind}", [e.epoch for e in ta], [getattr(e, attr_acc) for e in ta],
+                                color, marker))  # fmt: skip
+        self.query_one("#compare-steps", MetricPlot).show(steps, log_y=self.log_y)
         self.query_one("#compare-loss", MetricPlot).show(loss, log_y=self.log_y)
         self.query_one("#compare-acc", MetricPlot).show(acc)
 
@@ -168,6 +186,13 @@ class CompareScreen(ShowsWorkerErrors, Screen):
     def watch_log_y(self) -> None:
         if self.data is not None:
             self._show_curves()
+
+    def action_tab(self, number: int) -> None:
+        """Keys 1-4: the tabs in their order."""
+        tabs = self.query_one(TabbedContent)
+        panes = [pane.id for pane in tabs.query(TabPane) if pane.id]
+        if 1 <= int(number) <= len(panes):
+            tabs.active = panes[int(number) - 1]
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -34,7 +34,7 @@ from synthsign_tui import config as cfg
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.screens.modals import ShowsWorkerErrors
 
-DEFAULT_PRESET = "road-signs-offline"
+DEFAULT_PRESET = "road-signs-quick"  # what `n` opens: the welcome screen's "start here"
 VALIDATE_AFTER_S = 0.3  # typing pauses this long before the whole config is validated again
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Run", ("name", "seed")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -164,7 +164,31 @@ class ColumnsModal(SavesOrCancels, ModalScreen[list[str] | None]):
         with Vertical(classes="dialog"):
             yield Label("Columns of the runs table (space toggles)", classes="dialog-title")
             yield SelectionList[str](*[(label, key, key in self.shown) for key, label in self.columns])
+            yield Input(placeholder="add a config key as a column, e.g. train.lr (enter)", id="config-column")
+            yield Static("", id="config-column-error")
             yield from save_or_cancel()
+
+    @on(Input.Submitted, "#config-column")
+    def add_config_column(self, event: Input.Submitted) -> None:
+        """A config key (checked against the config model) becomes a selected column."""
+        import difflib
+
+        from synthsign_tui.config import RunConfig, known_keys
+
+        key, error = event.value.strip(), self.query_one("#config-column-error", Static)
+        known = known_keys(RunConfig)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else "; e.g. train.lr or data.images_per_class"
+            error.update(f"[red]✗[/] {key!r} is not a config key{hint}")
+            return
+        error.update("")
+        column_key = f"config:{key}"
+        if all(k != column_key for k, _ in self.columns):
+            self.columns.append((column_key, f"config {key}"))
+            self.query_one(SelectionList).add_option((f"config {key}", column_key, True))
+        self.query_one(SelectionList).select(column_key)
+        event.input.value = ""
 
     def action_save(self) -> None:
         chosen = set(self.query_one(SelectionList).selected)

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from synthsign_tui import display as fmt
@@ -36,6 +36,7 @@ from synthsign_tui.app.widgets import (
     Thumbnails,
     confusion_table,
     image_class,
+    prediction_filter,
     preview,
     probability_bars,
     progress_detail,
@@ -107,7 +108,10 @@ class RunScreen(ShowsWorkerErrors, Screen):
                 yield Static("no evaluation yet", id="before-after")
                 yield Static("", id="confusion")
             with TabPane("Predictions", id="tab-predictions"), Horizontal():
-                yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
+                with Vertical(id="predictions-box"):
+                    yield Input(placeholder=f"filter: {prediction_filter.HELP}", id="pred-filter")
+                    yield Static("", id="pred-filter-error")
+                    yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 with Vertical(id="preview"):
                     yield image_class(self.app.image_mode)(id="preview-image")
                     yield Static("select a photo", id="preview-probs")
@@ -117,17 +121,30 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#run-error").display = False
+        self.query_one("#pred-filter-error").display = False
         table = self.query_one("#predictions", DataTable)
+        # the verdict first and the file name last: a narrow terminal cuts the name, never the prediction
         for key, label in (
-            ("file", "file"),
+            ("ok", ""),
             ("true", "true"),
             ("pred", "predicted"),
             ("conf", "conf"),
-            ("ok", ""),
+            ("set", "evaluation"),
+            ("file", "file"),
         ):
             table.add_column(label, key=key)
         self.request_poll()
-        self.set_interval(LIVE_POLL_S, self._tick)
+        self._tick_timer = self.set_interval(LIVE_POLL_S, self._tick)
+
+    def on_screen_suspend(self) -> None:
+        """Hidden (help, a modal, another screen): no reads, no system samples, until shown again."""
+        self._tick_timer.pause()
+        self.query_one(SystemPanel).pause()
+
+    def on_screen_resume(self) -> None:
+        self._tick_timer.resume()
+        self.query_one(SystemPanel).resume()
+        self.request_poll(now=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -321,20 +338,40 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def _show_predictions(self) -> None:
         table = self.query_one("#predictions", DataTable)
+        error = self.query_one("#pred-filter-error", Static)
+        try:
+            tests = prediction_filter.parse(self.query_one("#pred-filter", Input).value)
+        except prediction_filter.PredictionFilterError as exc:
+            error.update(Text(f"✗ {exc}", style="red"))
+            error.display = True
+            return
+        error.display = False
         table.clear()
-        rows = []
+        rows, sets = [], []
         for ev in self.evaluations:
-            rows.extend(self.predictions.get(ev.id, []))
+            # a photo evaluated twice (the run's own `real` and an `evaluate --real` folder) says which is which
+            where = f"{ev.name} ({ev.checkpoint})"
+            found = [p for p in self.predictions.get(ev.id, []) if prediction_filter.matches(tests, p, where)]
+            rows.extend(found)
+            sets.extend([where] * len(found))
         self.prediction_rows = rows
-        for i, p in enumerate(rows):
+        for i, (p, where) in enumerate(zip(rows, sets, strict=True)):
             ok = "" if p.correct is None else ("✓" if p.correct else "✗")
             style = "green" if p.correct else "red" if p.correct is not None else ""
             table.add_row(
-                Path(p.path).name, p.label or "?", Text(p.predicted, style=style), f"{p.confidence:.0%}",
-                Text(ok, style=style), key=str(i),
+                Text(ok, style=style), p.label or "?", Text(p.predicted, style=style), f"{p.confidence:.0%}",
+                where, Path(p.path).name, key=str(i),
             )  # fmt: skip
         if rows:
             self._preview(0)
+
+    @on(Input.Changed, "#pred-filter")
+    def prediction_filter_changed(self) -> None:
+        self._show_predictions()
+
+    @on(Input.Submitted, "#pred-filter")
+    def prediction_filter_done(self) -> None:
+        self.query_one("#predictions", DataTable).focus()
 
     @on(DataTable.RowHighlighted, "#predictions")
     def prediction_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -381,6 +418,13 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self.request_poll()
 
     # ------------------------------------------------------------------ actions
+
+    def action_tab(self, number: int) -> None:
+        """Keys 1-4: the tabs in their order."""
+        tabs = self.query_one(TabbedContent)
+        panes = [pane.id for pane in tabs.query(TabPane) if pane.id]
+        if 1 <= int(number) <= len(panes):
+            tabs.active = panes[int(number) - 1]
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -20,11 +20,20 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from synthsign_tui.app import settings
 from synthsign_tui.app.bindings import bindings_for
-from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
+from synthsign_tui.app.columns import (
+    COLUMNS,
+    DEFAULT_COLUMNS,
+    ROW_FIELDS,
+    column,
+    known_column,
+    plain,
+    row_status,
+)
 from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
 from synthsign_tui.app.screens.welcome import welcome_facts, welcome_presets, welcome_text
@@ -39,19 +48,15 @@ NEEDS_A_RUN = {
 
 
 class RunsLoaded(Message):
-    def __init__(
-        self,
-        generation: int,
-        rows: list[Any],
-        matching: int,
-        total: int,
-        append: bool,
-        last: float,
-        text: str,
-    ):
+    def __init__(self, generation: int, rows: list[Any], append: bool, text: str) -> None:
         super().__init__()
-        self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
-        self.append, self.last_update, self.text = append, last, text
+        self.generation, self.rows, self.append, self.text = generation, rows, append, text
+
+
+class RunsCounted(Message):
+    def __init__(self, generation: int, matching: int, total: int, last: float) -> None:
+        super().__init__()
+        self.generation, self.matching, self.total, self.last_update = generation, matching, total, last
 
 
 class RunsFailed(Message):
@@ -87,7 +92,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self._settings_requested = False
         self._ticks = 0
         self._generation = 0  # bumped by each reload: answers to older queries are dropped
-        self.presets = welcome_presets()
+        self._poll_timer: Timer | None = None
+        self.presets: list[tuple[str, str]] | None = (
+            None  # read in a worker: the config package is slow to import
+        )
+        self._presets_asked = False
         self.preset_facts: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
@@ -120,8 +129,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def table(self) -> DataTable:
         return self.query_one("#runs", DataTable)
 
-    def catalog_ready(self) -> None:
-        """Called once the app opened the catalog: restore the saved view, load, then follow updates."""
+    def catalog_ready(self, hidden: bool = False) -> None:
+        """Called once the app opened the catalog: restore the saved view, load, then follow updates.
+
+        `hidden` (the dashboard opened on a run): nothing loads until this screen is first shown, so the
+        run's curves do not wait behind a table no one sees."""
+        if hidden:
+            return
         if not self._settings_requested:
             self._settings_requested = True
             self.load_settings()
@@ -139,8 +153,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             self.query_one("#filter", Input).value = self.filter_text
         self._ready = True
         self.reload()
-        self.table.focus()
-        self.set_interval(self.app.poll_interval, self.poll)
+        if not self.query_one("#filter", Input).has_focus:  # someone typing a filter already keeps it
+            self.table.focus()
+        self._poll_timer = self.set_interval(self.app.poll_interval, self.poll)
 
     # ------------------------------------------------------------------ loading
 
@@ -161,19 +176,25 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
         from synthsign_tui.catalog import Run, query
 
-        # the match count comes with the page (a window over the filtered rows): one scan, not two
-        columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
+        # one page through the sort column's index (no count, no sort of every run), posted at once; the counts
+        # follow in a second message, and a page that is not full is its own count
+        columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
         try:
             stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
             with self.catalog.session() as s:
                 rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
-                matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
+            known = offset + len(rows) if len(rows) < limit else None
+            self.post_message(RunsLoaded(generation, rows, offset > 0, text))
+            if offset > 0 and known is None:
+                return
+            with self.catalog.session() as s:
+                matching = known if known is not None else s.execute(query.count_statement(text)).scalar_one()
                 total = s.execute(select(func.count()).select_from(Run)).scalar_one()
                 last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
         except SynthSignError as exc:  # a filter the catalog refuses: said beside the filter input
             self.post_message(RunsFailed(generation, text, str(exc)))
             return
-        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last, text))
+        self.post_message(RunsCounted(generation, matching, total, last))
 
     def on_runs_failed(self, message: RunsFailed) -> None:
         if message.generation != self._generation:
@@ -191,8 +212,6 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if message.text != self._good_filter:  # saved only once the catalog has run it
             self._good_filter = message.text
             self._save(settings.FILTER, message.text)
-        self.matching, self.total = message.matching, message.total
-        self.last_update = max(self.last_update, message.last_update)
         table = self.table
         now = self.app.clock()
         rows = [r for r in message.rows if message.append is False or r.id not in self.rows]
@@ -205,6 +224,14 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             table.add_row(*row_cells, key=str(row.id))
         if not message.append and keep is not None and keep in self.rows:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        if self.total is not None:
+            self._show_counts()
+
+    def on_runs_counted(self, message: RunsCounted) -> None:
+        if message.generation != self._generation:
+            return
+        self.matching, self.total = message.matching, message.total
+        self.last_update = max(self.last_update, message.last_update)
         self._show_counts()
 
     def _show_counts(self) -> None:
@@ -218,6 +245,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
                 self._show_welcome()
                 self.check_presets()
             (self.query_one("#welcome-box") if empty else self.table).focus()  # arrows scroll the guide
+        if not empty and self.presets is None and not self._presets_asked:
+            self._presets_asked = True
+            self.set_timer(1.0, self.check_presets)  # keys 1-9 need them; read once the table is drawn
         shown = len(self.rows)
         text = f"{self.matching:,} of {self.total:,} runs"
         if shown < self.matching:
@@ -235,11 +265,18 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="presets", exit_on_error=False)
     def check_presets(self) -> None:
-        facts = welcome_facts(self.presets)
-        self.app.call_from_thread(self._got_facts, facts)
+        """The presets (fast), then on an empty catalog what each lacks on this machine (disk, nvidia-smi)."""
+        presets = self.presets
+        if presets is None:
+            presets = welcome_presets()
+            self.app.call_from_thread(self._got_facts, presets, None)
+        if self.total == 0 and self.preset_facts is None:
+            facts = welcome_facts(presets)
+            self.app.call_from_thread(self._got_facts, presets, facts)
 
-    def _got_facts(self, facts: dict[str, Any]) -> None:
-        self.preset_facts = facts
+    def _got_facts(self, presets: list[tuple[str, str]], facts: dict[str, Any] | None) -> None:
+        self.presets = presets
+        self.preset_facts = facts or self.preset_facts  # keys 1-9 are not in the footer: no bindings refresh
         if self.query_one("#welcome-box").display:
             self._show_welcome()
 
@@ -248,7 +285,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if self.total == 0 and action in NEEDS_A_RUN:
             return False
         if action == "preset_form":
-            return bool(parameters) and 1 <= int(str(parameters[0])) <= len(self.presets)
+            return bool(parameters) and 1 <= int(str(parameters[0])) <= len(self.presets or ())
         return True
 
     def poll(self) -> None:
@@ -296,8 +333,16 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.reload()
 
     def on_screen_resume(self) -> None:
-        if self._ready:
+        if self.catalog is not None and not self._settings_requested:
+            self.catalog_ready()  # first shown after opening on a run
+        if self._ready and self._poll_timer is not None:
+            self._poll_timer.resume()
             self.reload()
+
+    def on_screen_suspend(self) -> None:
+        """Behind another screen nothing here is seen: stop polling (the resume reloads)."""
+        if self._ready and self._poll_timer is not None:
+            self._poll_timer.pause()
 
     # ------------------------------------------------------------------ table
 
@@ -307,7 +352,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         table.clear(columns=True)
         self.rows = {}
         for i, key in enumerate(self.columns):
-            col = COLUMN_BY_KEY[key]
+            col = known_column(key)
             arrow = (" ▼" if self.descending else " ▲") if col.sort == self.sort_key else ""
             label = col.label + arrow
             widest = max((cell_len(plain(row[i])) for row in cells), default=0)
@@ -316,7 +361,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             )
 
     def _cells(self, row, now: float) -> list[Any]:
-        cells = [COLUMN_BY_KEY[k].cell(row, now) for k in self.columns]
+        # Text, not str: DataTable would parse a str for markup and emoji on every paint (and a "[" in a name)
+        cells = [
+            Text(c) if isinstance(c, str) else c
+            for c in (known_column(k).cell(row, now) for k in self.columns)
+        ]
         if row.id in self.marked:
             cells[0] = Text(f"● {row.id}", style="bold yellow")
         return cells
@@ -343,9 +392,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             self.app.open_run(int(event.row_key.value))
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
-        if key in COLUMN_BY_KEY:
-            self._sort(COLUMN_BY_KEY[key].sort, toggle=True)
+        found = column(event.column_key.value) if event.column_key.value else None
+        if found is not None:
+            self._sort(found.sort, toggle=True)
 
     def _sort(self, sort: str, toggle: bool = False) -> None:
         if toggle and sort == self.sort_key:
@@ -424,7 +473,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         """Keys 1-9: the form filled in from that preset of the welcome list."""
         from synthsign_tui.app.screens.form import full_preset
 
-        name = self.presets[int(number) - 1][0]
+        name = (self.presets or [])[int(number) - 1][0]
         self.app.open_form(full_preset(name))
 
     def action_clone(self) -> None:
@@ -499,7 +548,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self.app.call_from_thread(self.notify, f"{word} run #{run_id}{hint}.")
 
     def action_sort_next(self) -> None:
-        sorts = [COLUMN_BY_KEY[k].sort for k in self.columns]
+        sorts = [known_column(k).sort for k in self.columns]
         i = sorts.index(self.sort_key) + 1 if self.sort_key in sorts else 0
         self._sort(sorts[i % len(sorts)])
 
@@ -513,7 +562,9 @@ class RunsScreen(ShowsWorkerErrors, Screen):
                 self.reload()
                 self._save(settings.COLUMNS_KEY, json.dumps(self.columns))
 
-        self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
+        extra = [(k, f"config {known_column(k).label}") for k in self.columns if k.startswith("config:")]
+        choices = [(c.key, c.label) for c in COLUMNS] + extra
+        self.app.push_screen(ColumnsModal(choices, self.columns), chosen)
 
     def action_export(self) -> None:
         row = self._current()

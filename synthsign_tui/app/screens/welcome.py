@@ -31,8 +31,9 @@ def welcome_presets() -> list[tuple[str, str]]:
     return [(name, presets[name]) for name in names][:9]
 
 
-def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, runs_dir: str) -> Group:
+def welcome_text(presets: list[tuple[str, str]] | None, facts: dict[str, Any] | None, runs_dir: str) -> Group:
     """The empty catalog's guide; `facts` (from a worker) adds what each preset needs and the real folder."""
+    presets = presets or []
     first = f"[b cyan]{presets[0][0]}[/]" if presets else "a preset"
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
@@ -49,7 +50,7 @@ def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, r
         f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
         "own, set evaluate.real_dir in the form to a folder with one sub-folder per class. From a shell, "
         "[b]synthsign run --preset NAME[/b] runs without the dashboard; its run shows up here live.\n\n"
-        "[reverse] n [/reverse] form from the default preset   [reverse] ? [/reverse] every key   "
+        "[reverse] n [/reverse] form from the quick preset   [reverse] ? [/reverse] every key   "
         "[reverse] q [/reverse] quit"
     )
     intro = WELCOME.format(first=first, last=max(len(presets), 1))

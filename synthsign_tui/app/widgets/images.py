@@ -1,4 +1,4 @@
-"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics).
+"""Images in the terminal: the thumbnails of generated images (half-blocks, or textual-image's graphics).
 
 Every image shown goes through the one safe loader (`synthsign_tui.imagefiles`): a FIFO, a huge or broken
 file shows as no image instead of blocking or crashing the dashboard.
@@ -40,11 +40,13 @@ def preview(path: str | Path) -> Image.Image | None:
 
 
 def image_class(mode: str):
-    """The textual-image widget for a mode: auto (detect), halfblock (works everywhere) or graphics."""
+    """The image widget for a mode: auto (textual-image detects), halfblock (works everywhere) or graphics."""
+    if mode == "halfblock":
+        from synthsign_tui.app.widgets.halfblock import HalfblockImage
+
+        return HalfblockImage
     from textual_image import widget
 
-    if mode == "halfblock":
-        return widget.HalfcellImage
     if mode == "graphics":
         from textual_image.renderable import Image as AutoRenderable
         from textual_image.renderable.sixel import Image as SixelRenderable

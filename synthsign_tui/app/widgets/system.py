@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from textual import work
 from textual.widgets import Static
@@ -16,16 +17,30 @@ class SystemPanel(Static):
         self.live = live
 
     def on_mount(self) -> None:
+        self._timer = None
+        self._primed = False
         if not self.live:
             self.update("[b]system[/b]\nCPU –\nmemory –\nGPU –")
             return
         self.sample()
-        self.set_interval(3.0, self.sample)
+        self._timer = self.set_interval(3.0, self.sample)
+
+    def pause(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
+    def resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
 
     @work(thread=True, exclusive=True, group="system", exit_on_error=False)
     def sample(self) -> None:
         import psutil
 
+        if not self._primed:  # psutil's first cpu_percent compares with nothing and says 0
+            self._primed = True
+            psutil.cpu_percent(interval=None)
+            time.sleep(0.5)
         cpu = psutil.cpu_percent(interval=None)
         mem = psutil.virtual_memory()
         lines = [

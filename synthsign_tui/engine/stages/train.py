@@ -60,6 +60,11 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def precision_words(mixed_precision: str) -> str:
+    """accelerate's setting in words: "no" means full (32-bit) precision."""
+    return "full precision" if mixed_precision in ("no", "", None) else f"{mixed_precision} mixed precision"
+
+
 class EpochShuffle(Sampler[int]):
     """A new order each epoch drawn from (seed, epoch): the same on every process and after a resume."""
 
@@ -271,7 +276,8 @@ def _train(
         raise SynthSignError(f"no readable training images under {ctx.dataset_dir / 'train'}")
     ctx.log(
         f"{len(train_y)} training and {len(val_y)} val images at {size} px ready in {time.time() - started:.1f} s; "
-        f"training on {accelerator.device} ({accelerator.mixed_precision}, {torch.get_num_threads()} threads)"
+        f"training on {accelerator.device} ({precision_words(accelerator.mixed_precision)}, "
+        f"{torch.get_num_threads()} CPU threads)"
     )
 
     sampler = EpochShuffle(len(train_y), config.seed)
