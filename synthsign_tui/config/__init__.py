@@ -17,6 +17,7 @@ from synthsign_tui.config.model import (
     DataConfig,
     EvaluateConfig,
     GeneratorConfig,
+    LocaliserConfig,
     RunConfig,
     TrainConfig,
     field_errors,
@@ -26,7 +27,7 @@ from synthsign_tui.config.model import (
 )
 
 __all__ = [
-    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "RunConfig",
+    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "LocaliserConfig", "RunConfig",
     "TrainConfig", "apply_override", "deep_update", "field_errors", "flatten", "known_keys", "list_presets",
     "load_config", "parse_override", "preset_dict", "read_toml", "resolve_path", "validate",
 ]  # fmt: skip

@@ -135,6 +135,21 @@ class TrainConfig(_Section):
     num_threads: int = Field(default=0, ge=0, le=256, description="CPU threads for torch (0: all cores)")
 
 
+class LocaliserConfig(_Section):
+    scenes: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Procedural whole photos with boxes generated to train the sign localiser (0: no localiser)",
+    )
+    scene_width: int = Field(default=320, ge=64, le=1600, description="Width of those photos in pixels")
+    scene_height: int = Field(default=240, ge=64, le=1600, description="Height of those photos in pixels")
+    steps: int = Field(default=600, ge=1, le=1_000_000, description="Localiser training steps")
+    batch_size: int = Field(default=16, ge=1, le=1024, description="Localiser training batch size")
+    lr: float = Field(default=3e-3, gt=0.0, le=1.0, description="Localiser learning rate (AdamW, cosine)")
+    width: int = Field(default=32, ge=4, le=256, description="Channels of the localiser's first stage")
+
+
 class EvaluateConfig(_Section):
     real_dir: str = Field(default="assets/real", description="Real photos: ImageFolder or flat folder")
     extra_real: dict[str, str] = Field(
@@ -148,6 +163,13 @@ class EvaluateConfig(_Section):
         description="flip: average a whole photo's prediction with its mirror image's (not multi-crop windows)",
     )
     batch_size: int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
+    whole_photo: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Find the sign with the localiser, then classify its box (auto: large photos, when trained)",
+    )
+    sign_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Whole-photo: below this best box score, 'no sign found'"
+    )
 
     @field_validator("extra_real")
     @classmethod
@@ -168,6 +190,7 @@ class RunConfig(_Section):
     data: DataConfig
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    localiser: LocaliserConfig = Field(default_factory=LocaliserConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @property
@@ -192,6 +215,12 @@ class RunConfig(_Section):
             missing = [c.name for c in self.data.classes if not c.prompts]
             if missing:
                 raise ValueError(f"class(es) {missing} have no prompts for the diffusers generator")
+            undrawn = [c.name for c in self.data.classes if not c.draw]
+            if self.localiser.scenes and undrawn:
+                raise ValueError(
+                    f"localiser.scenes draws procedural whole photos, but class(es) {undrawn} have no 'draw' "
+                    f"designs: set data.classes.draw to some of {sorted(DESIGNS)}, or localiser.scenes = 0"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
