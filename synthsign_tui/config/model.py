@@ -127,7 +127,8 @@ class TrainConfig(_Section):
     blur: float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur")
     grayscale: float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of greyscale")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
-        default="auto", description="auto: bf16 on CUDA, none on CPU"
+        default="auto",
+        description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16, AMX), else none",
     )
     extra_sources: dict[str, float] = Field(
         default_factory=dict, description="Extra ImageFolder dirs mixed into training: {dir = fraction}"
@@ -147,7 +148,13 @@ class LocaliserConfig(_Section):
     steps: int = Field(default=600, ge=1, le=1_000_000, description="Localiser training steps")
     batch_size: int = Field(default=16, ge=1, le=1024, description="Localiser training batch size")
     lr: float = Field(default=3e-3, gt=0.0, le=1.0, description="Localiser learning rate (AdamW, cosine)")
-    width: int = Field(default=32, ge=4, le=256, description="Channels of the localiser's first stage")
+    crop: int = Field(
+        default=192,
+        ge=0,
+        le=1600,
+        description="Train on random square windows of this side (0: whole photos)",
+    )
+    width: int = Field(default=16, ge=4, le=256, description="Channels of the localiser's first stage")
 
 
 class EvaluateConfig(_Section):

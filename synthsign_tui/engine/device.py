@@ -25,6 +25,17 @@ def default_device() -> str:
     return "cuda" if cuda_available() else "cpu"
 
 
+@functools.cache
+def cpu_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX flags in /proc/cpuinfo; Linux only)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _nvidia_smi(*args: str, timeout: float) -> str | None:
     if not shutil.which("nvidia-smi"):
         return None
