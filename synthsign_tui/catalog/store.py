@@ -37,7 +37,7 @@ from synthsign_tui.catalog.tables import (
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 5.0
 DEFAULT_DB = "runs.db"
 
@@ -45,7 +45,8 @@ DEFAULT_DB = "runs.db"
 # Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
-MIGRATIONS: dict[int, list[str]] = {1: []}
+# v2 -> v3 added predictions.boxes_json, nullable: older predictions have no boxes (column only).
+MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
 
 
 def default_db_path() -> Path:
@@ -365,6 +366,7 @@ class Catalog:
                     confidence=p["confidence"],
                     correct=None if p.get("label") is None else p["label"] == p["predicted"],
                     probabilities_json=json.dumps(p.get("probabilities", {})),
+                    boxes_json=None if p.get("boxes") is None else json.dumps(p["boxes"]),
                 )
                 for p in predictions
             )

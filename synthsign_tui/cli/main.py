@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synthsign_tui import __version__
+from synthsign_tui import display as fmt
 from synthsign_tui.catalog import Catalog, default_db_path
 from synthsign_tui.config import flatten, list_presets, load_config
 from synthsign_tui.errors import SynthSignError
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
+    sp.add_argument("--whole-photo", choices=["auto", "on", "off"], default=None,
+                    help="find the sign first (on), classify crops only (off), or per photo by its size "
+                    "(auto); default: the run's evaluate.whole_photo")  # fmt: skip
     sp = sub.add_parser("new", help="open the dashboard on the new-run form, pre-filled")
     config_args(sp)
     sub.add_parser("presets", help="list the built-in presets")
@@ -146,7 +150,7 @@ def _dispatch(args) -> int:
     if command == "evaluate":
         return cmd_evaluate(catalog, args.run_id, args.real, args.json, args.replace)
     if command == "predict":
-        return cmd_predict(catalog, args.run_id, args.paths, args.json)
+        return cmd_predict(catalog, args.run_id, args.paths, args.json, args.whole_photo)
     raise SynthSignError(f"unknown command {command!r}")
 
 
@@ -448,7 +452,7 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
         console.print(Columns([per_class, confusion]))
     if d["predictions"]:
         table = Table(
-            "evaluation", "file", "true", "predicted", "confidence", "", title="real-photo predictions"
+            "evaluation", "file", "true", "predicted", "confidence", "box", "", title="real-photo predictions"
         )
         for p in d["predictions"]:
             mark = "" if p["correct"] is None else ("[green]✓[/]" if p["correct"] else "[red]✗[/]")
@@ -456,8 +460,9 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
                 p["evaluation"],
                 Path(p["path"]).name,
                 p["label"] or "?",
-                p["predicted"],
+                fmt.predicted_text(p["predicted"]),
                 f"{p['confidence']:.2f}",
+                fmt.box_text(p["box"]),
                 mark,
             )
         console.print(table)
@@ -538,21 +543,31 @@ def cmd_evaluate(
     return 0
 
 
-def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool) -> int:
+def cmd_predict(
+    catalog: Catalog, run_id: int, paths: list[Path], as_json: bool, whole_photo: str | None = None
+) -> int:
     from synthsign_tui.engine import predict_paths
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise SynthSignError(f"no such file or folder: {', '.join(missing)}")
     run = catalog.require_run(run_id)
-    predictions = predict_paths(Path(run.run_dir), paths)
+    predictions = predict_paths(Path(run.run_dir), paths, whole_photo=whole_photo)
     if as_json:
         print(json.dumps(predictions, indent=2))
         return 0
-    table = Table("file", "predicted", "confidence", "probabilities")
+    table = Table("file", "predicted", "confidence", "box (x,y wxh)", "mode", "probabilities")
     for p in predictions:
+        if p["predicted"] is None:
+            table.add_row(str(p["path"]), "[red]unreadable[/]", "", "", "", p["error"])
+            continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in p["probabilities"].items())
-        table.add_row(str(p["path"]), p["predicted"], f"{p['confidence']:.2f}", probs)
+        predicted = fmt.predicted_text(p["predicted"])
+        if "best_score" in p and p["box"] is None:
+            predicted += f" (best score {p['best_score']:.2f})"
+        table.add_row(
+            str(p["path"]), predicted, f"{p['confidence']:.2f}", fmt.box_text(p["box"]), p["mode"], probs
+        )
     console.print(table)
     return 0
 

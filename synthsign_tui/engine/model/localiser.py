@@ -115,16 +115,16 @@ def detect(model: nn.Module, images: torch.Tensor, top_k: int = 5) -> list[list[
     x = F.pad(normalize(images), (0, pw, 0, ph))
     logits, size, offset = (o.float() for o in model(x))
     heat = logits.sigmoid()
-    peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
-    fh, fw = heat.shape[-2:]
+    fh, fw = -(-h // STRIDE), -(-w // STRIDE)  # the cells of the photo, not of its padding
+    peaks = (heat * (F.max_pool2d(heat, 3, 1, 1) == heat))[..., :fh, :fw]
     results = []
     for i in range(len(images)):
-        scores, index = peaks[i, 0].flatten().topk(min(top_k, fh * fw))
+        scores, index = peaks[i, 0].flatten().topk(min(top_k, fh * fw))  # row-major over fh x fw
         found = []
         for score, k in zip(scores.tolist(), index.tolist(), strict=True):
             iy, ix = divmod(k, fw)
             cx, cy = (ix + float(offset[i, 0, iy, ix])) * STRIDE, (iy + float(offset[i, 1, iy, ix])) * STRIDE
-            bw, bh = (float(torch.exp(size[i, c, iy, ix].clamp(max=8))) * STRIDE for c in (0, 1))
+            bw, bh = (float(torch.exp(size[i, c, iy, ix].clamp(-1, 8))) * STRIDE for c in (0, 1))
             x0, y0 = max(0.0, cx - bw / 2), max(0.0, cy - bh / 2)
             x1, y1 = min(float(w), cx + bw / 2), min(float(h), cy + bh / 2)
             if x1 > x0 and y1 > y0:
