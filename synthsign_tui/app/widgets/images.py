@@ -1,4 +1,5 @@
-"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics)."""
+"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics), and
+photos with the boxes the model looked at drawn on them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,27 @@ def image_class(mode: str):
 
         return widget.SixelImage if AutoRenderable is SixelRenderable else widget.TGPImage
     return widget.Image
+
+
+CHOSEN_BOX = (255, 220, 0)  # the box that decided the prediction: yellow, visible on red and on grey
+OTHER_BOX = (0, 200, 255)  # the other boxes looked at
+
+
+def photo_with_boxes(path: Path, boxes: list[dict] | None):
+    """The photo (PIL, RGB) with its boxes drawn: the chosen one thick, the others thin; lines scale with the
+    photo so that they survive the terminal's downscaling."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(path) as im:
+        image = im.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(max(image.size) / 80))
+    for box in sorted(boxes or [], key=lambda b: bool(b.get("chosen"))):  # the chosen one last, on top
+        x, y, w, h = box["bbox"]
+        chosen = bool(box.get("chosen"))
+        draw.rectangle((x, y, x + w, y + h), outline=CHOSEN_BOX if chosen else OTHER_BOX,
+                       width=width if chosen else max(1, width // 2))  # fmt: skip
+    return image
 
 
 class Thumbnails(Grid):

@@ -90,6 +90,44 @@ def evaluate_localiser(model, images: torch.Tensor, boxes, batch_size: int = 32)
     return average_precision(found, boxes)
 
 
+BF16 = False  # measured: at 16 channels bf16 autocast is slower than float32 on the CPU
+
+
+def fit_localiser(
+    cfg: Any, train_x: torch.Tensor, train_boxes, seed: int, on_step=None
+) -> tuple[Localiser, float]:
+    """The training loop: (trained model in eval mode, last loss). `on_step(step, loss)` after each step
+    (the loss is synchronised every 10 steps; in between it is the last one read)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Localiser(cfg.width).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
+    )
+    g = torch.Generator().manual_seed(seed + 7)
+    last_loss = float("nan")
+    model.train()
+    for step in range(cfg.steps):
+        index = torch.randint(len(train_x), (cfg.batch_size,), generator=g)
+        flips = torch.rand(len(index), generator=g) < 0.5
+        images, boxes = flip(train_x[index], [train_boxes[i] for i in index.tolist()], flips)
+        if cfg.crop:
+            images, boxes = crop(images, boxes, cfg.crop, g)
+        target = targets(boxes, images.shape[-2], images.shape[-1])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
+            value = loss(model(normalize(images)), target)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 10 == 9 or step + 1 == cfg.steps:
+            last_loss = float(value.detach())
+        if on_step is not None:
+            on_step(step, last_loss)
+    return model.eval(), last_loss
+
+
 def train_localiser(ctx: RunContext, progress_offset: int = 0) -> None:
     """Train the run's localiser unless its checkpoint exists; progress continues the train stage's bar."""
     cfg = ctx.config.localiser
@@ -103,48 +141,21 @@ def train_localiser(ctx: RunContext, progress_offset: int = 0) -> None:
             f"localiser.scenes = {cfg.scenes} but {ctx.dataset_dir / 'scenes'} holds no training photos: "
             "run the generate stage first (`synthsign resume RUN`)"
         )
-    seed = ctx.config.seed
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Localiser(cfg.width).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
-    )
-    bf16 = False  # measured: at 16 channels bf16 autocast is slower than float32 on the CPU
-    g = torch.Generator().manual_seed(seed + 7)
     total = progress_offset + cfg.steps
     ctx.log(
         f"localiser: {len(train_x)} training and {len(val_x)} val scenes of {train_x.shape[-1]}x{train_x.shape[-2]} px, "
-        f"{cfg.steps} steps of {cfg.batch_size}{' (bf16 autocast)' if bf16 else ''}"
+        f"{cfg.steps} steps of {cfg.batch_size}"
     )
-    started, last_loss = time.time(), float("nan")
-    model.train()
-    for step in range(cfg.steps):
+
+    def on_step(step: int, value: float) -> None:
         ctx.check_cancel()
-        index = torch.randint(len(train_x), (cfg.batch_size,), generator=g)
-        images, boxes = flip(
-            train_x[index],
-            [train_boxes[i] for i in index.tolist()],
-            torch.rand(len(index), generator=g) < 0.5,
-        )
-        if cfg.crop:
-            images, boxes = crop(images, boxes, cfg.crop, g)
-        target = targets(boxes, images.shape[-2], images.shape[-1])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            value = loss(model(normalize(images)), target)
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
-        schedule.step()
         if step % 10 == 9 or step + 1 == cfg.steps:
-            last_loss = float(value.detach())
-            ctx.progress(
-                "train",
-                progress_offset + step + 1,
-                total,
-                f"localiser step {step + 1}/{cfg.steps} loss {last_loss:.3f}",
-            )
+            message = f"localiser step {step + 1}/{cfg.steps} loss {value:.3f}"
+            ctx.progress("train", progress_offset + step + 1, total, message)
+
+    started = time.time()
+    model, last_loss = fit_localiser(cfg, train_x, train_boxes, ctx.config.seed, on_step)
+    bf16 = BF16
     seconds = time.time() - started
     ap50 = evaluate_localiser(model, val_x, val_boxes) if len(val_x) else None
     meta: dict[str, Any] = {
