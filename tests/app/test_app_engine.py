@@ -26,6 +26,7 @@ TINY = {
     "train.epochs": "1",
     "train.image_size": "32",
     "train.batch_size": "8",
+    "localiser.scenes": "0",
     "evaluate.real_dir": str(ROOT / "assets" / "real"),
 }
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 TINY = ["--set", "data.images_per_class=4", "--set", "data.background_images=0", "--set", "generator.height=32",
-        "--set", "generator.width=32"]  # fmt: skip
+        "--set", "generator.width=32", "--set", "localiser.scenes=0"]  # fmt: skip
 
 
 def synthsign(*args, cwd, check=True):
