@@ -7,3 +7,13 @@ class SynthSignError(Exception):
 
 class ConfigError(SynthSignError):
     """A run configuration that does not validate."""
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """A value as an error message shows it: repr, cut to about `limit` characters (a 50 MB value stays short)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

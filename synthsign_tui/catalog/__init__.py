@@ -3,6 +3,7 @@
 It is the only package that speaks SQL; the engine records through it and the front ends read through it.
 """
 
+from synthsign_tui.catalog.opening import APPLICATION_ID, CatalogError
 from synthsign_tui.catalog.store import (
     DEFAULT_DB,
     HEARTBEAT_SECONDS,
@@ -25,6 +26,6 @@ from synthsign_tui.catalog.tables import (
 )
 
 __all__ = [
-    "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog", "EpochMetric", "Evaluation",
+    "APPLICATION_ID", "CatalogError", "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog", "EpochMetric", "Evaluation",
     "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric", "default_db_path", "is_stale", "iso",
 ]  # fmt: skip

@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, delete, select
+from sqlmodel import Session, delete, select
 
+from synthsign_tui.catalog import opening, schema
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -42,9 +43,10 @@ HEARTBEAT_SECONDS = 5.0
 DEFAULT_DB = "runs.db"
 
 
-# Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
+# Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
-# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
+# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
+# indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
 # v2 -> v3 added predictions.boxes_json, nullable: older predictions have no boxes (column only).
 MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
 
@@ -53,82 +55,33 @@ def default_db_path() -> Path:
     return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
 
 
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _set_pragmas(dbapi_connection, _record) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
 class Catalog:
     """A catalog file. One instance per process; each method is one short transaction, safe from any thread."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, runs_dir: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        runs_dir: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool | None = None,
     ):
+        """Open (or create) a catalog. `read_only`: True opens it for reading only; None (default) does so
+        when the file or its folder cannot be written. Raises CatalogError for anything but a catalog."""
         self.path = Path(path) if path is not None else default_db_path()
         self.runs_dir = Path(runs_dir) if runs_dir else self.path.resolve().parent / "runs"
-        if self.path.parent and not self.path.parent.exists():
-            raise SynthSignError(
-                f"cannot create the catalog {self.path}: folder {self.path.parent} does not exist"
-            )
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-        event.listen(self.engine, "connect", _set_pragmas)
-        self._migrate()
+        found = opening.probe(self.path, read_only)
+        self.read_only = found.read_only
+        self.engine: Engine = opening.open_engine(self.path, read_only=self.read_only)
+        try:
+            self._migrate(found)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ------------------------------------------------------------------ schema
 
-    def _migrate(self) -> None:
-        with self.engine.begin() as conn:
-            version = conn.execute(text("PRAGMA user_version")).scalar_one()
-            has_runs = conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'")
-            ).scalar_one()
-        if version > SCHEMA_VERSION:
-            raise SynthSignError(
-                f"{self.path} was written by a newer SynthSign (catalog schema v{version}; this one reads up to "
-                f"v{SCHEMA_VERSION}): upgrade synthsign_tui, or open another catalog with --db PATH"
-            )
-        if has_runs and version == 0:
-            version = 1  # a v1 file written before user_version was set
-        if has_runs:
-            self._add_missing_columns()
-        with self.engine.begin() as conn:
-            for v in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS.get(v, []):
-                    conn.execute(text(statement))
-        SQLModel.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
-
-    def _add_missing_columns(self) -> None:
-        """Add each model column that an older catalog's existing tables lack, with its default."""
-        with self.engine.begin() as conn:
-            for table in SQLModel.metadata.sorted_tables:
-                present = {row[1] for row in conn.execute(text(f"PRAGMA table_info({table.name})"))}
-                if not present:
-                    continue  # a new table: create_all makes it
-                for column in table.columns:
-                    if column.name in present:
-                        continue
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = (
-                        column.default.arg
-                        if column.default is not None and column.default.is_scalar
-                        else None
-                    )
-                    clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
+    def _migrate(self, found: opening.Probe) -> None:
+        schema.upgrade(self.engine, found, SCHEMA_VERSION, MIGRATIONS, read_only=self.read_only)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -238,6 +191,8 @@ class Catalog:
 
     def mark_interrupted(self, now: float | None = None) -> list[int]:
         """Runs left `running` by a process that died (stale heartbeat) become `interrupted`."""
+        if self.read_only:
+            return []  # nothing can be recorded; Run.display_status shows them as interrupted anyway
         now = now or time.time()
         with self.session() as s:
             runs = s.exec(select(Run).where(Run.status == "running")).all()

@@ -7,6 +7,7 @@ from synthsign_tui.config.loading import (
     list_presets,
     load_config,
     parse_override,
+    parse_toml,
     preset_dict,
     read_toml,
 )
@@ -25,9 +26,12 @@ from synthsign_tui.config.model import (
     resolve_path,
     validate,
 )
+from synthsign_tui.errors import ConfigError
 
 __all__ = [
-    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "LocaliserConfig", "RunConfig",
+    "ConfigError",
+    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "LocaliserConfig",
+    "RunConfig",
     "TrainConfig", "apply_override", "deep_update", "field_errors", "flatten", "known_keys", "list_presets",
-    "load_config", "parse_override", "preset_dict", "read_toml", "resolve_path", "validate",
+    "load_config", "parse_override", "parse_toml", "preset_dict", "read_toml", "resolve_path", "validate",
 ]  # fmt: skip

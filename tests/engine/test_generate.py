@@ -182,7 +182,9 @@ def test_diffusers_generator_from_a_local_folder(tmp_path, tiny_zimage_dir):
     assert run.status == "done", run.error
     dataset = Path(run.run_dir) / "dataset"
     rows = read_manifest(dataset / MANIFEST)
-    scenes = [r for r in rows if r["file_name"].startswith("scenes/")]  # the localiser's: procedural, with boxes
+    scenes = [
+        r for r in rows if r["file_name"].startswith("scenes/")
+    ]  # the localiser's: procedural, with boxes
     assert len(scenes) == 3 and all(r["generator"] == "procedural" and r["has_boxes"] for r in scenes)
     rows = [r for r in rows if r not in scenes]
     assert len(rows) == 6 and all(r["boxes"] is None and not r["has_boxes"] for r in rows)

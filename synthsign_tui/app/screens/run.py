@@ -32,7 +32,7 @@ from synthsign_tui.app.widgets import (
     Thumbnails,
     confusion_table,
     image_class,
-    photo_with_boxes,
+    preview,
     probability_bars,
     progress_detail,
 )
@@ -331,10 +331,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             return
         p = self.prediction_rows[index]
         path = Path(p.path)
-        image = None
-        if path.is_file():
-            image = photo_with_boxes(path, p.boxes) if p.boxes else str(path)
-        self.query_one("#preview-image").image = image
+        self.query_one("#preview-image").image = preview(path, p.boxes)
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
         text.append(f"true {p.label or '?'}, predicted {fmt.predicted_text(p.predicted)}{verdict}\n")

@@ -48,6 +48,7 @@ from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accu
 from synthsign_tui.engine.records import Records
 from synthsign_tui.engine.stages import whole_photo as whole_photo_mode
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.imagefiles import UnreadableImage
 from synthsign_tui.vocab import BACKGROUND_CLASS as BACKGROUND
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
@@ -163,8 +164,8 @@ def classify(
         for n, (path, _) in enumerate(items):
             try:
                 image = read_image(path)
-            except (OSError, ValueError) as exc:
-                skipped.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+            except UnreadableImage as exc:
+                skipped.append({"path": str(path), "reason": str(exc)})
                 continue
             finally:
                 if on_image is not None:
@@ -442,8 +443,8 @@ def evaluate_more(
 def predict_paths(run_dir: Path, paths: list[Path], whole_photo: str | None = None) -> list[dict[str, Any]]:
     """Predictions of a run's best checkpoint for image files and folders (searched recursively), in order.
 
-    `whole_photo` (auto, on, off) overrides the run's `evaluate.whole_photo`. An unreadable file comes back as
-    {path, predicted: None, error: reason}.
+    `whole_photo` (auto, on, off) overrides the run's `evaluate.whole_photo`. A file the safe loader refuses
+    comes back as {path, predicted: None, error: reason, skipped: reason}.
     """
     model, meta = load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt")
     items: list[tuple[Path, str | None]] = []
@@ -464,6 +465,9 @@ def predict_paths(run_dir: Path, paths: list[Path], whole_photo: str | None = No
         tta=settings.get("tta", "none"),
         **_whole_photo_args(settings, localiser),
     )
-    errors = {s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"]} for s in skipped}
+    errors = {
+        s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"], "skipped": s["reason"]}
+        for s in skipped
+    }
     done = {p["path"]: p for p in predictions}
     return [done.get(str(p)) or errors[str(p)] for p, _ in items]

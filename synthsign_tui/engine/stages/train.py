@@ -238,9 +238,9 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> int:
         ctx.dist.on_main(fill_cache)
     train_x, bad_train = cached_images([p for p, _ in train_files], size, cache, ctx)
     val_x, bad_val = cached_images([p for p, _ in val_files], size, cache, ctx)
-    for path in bad_train + bad_val:
-        ctx.log(f"skipped unreadable image {path}", "warning")
-    bad = set(bad_train + bad_val)
+    bad = bad_train | bad_val
+    for path, reason in bad.items():
+        ctx.log(f"skipped {path}: {reason}", "warning")
     train_y = torch.tensor([c for p, c in train_files if p not in bad], dtype=torch.long)
     val_y = torch.tensor([c for p, c in val_files if p not in bad], dtype=torch.long)
     if len(train_y) == 0:
