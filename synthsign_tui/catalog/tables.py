@@ -196,6 +196,17 @@ class Prediction(SQLModel, table=True):
     confidence: float
     correct: bool | None = None
     probabilities_json: str = "{}"
+    # the boxes looked at, COCO [x, y, w, h] in the photo's pixels, the chosen one marked; NULL: the whole photo
+    boxes_json: str | None = Field(default=None, nullable=True)
+
+    @property
+    def boxes(self) -> list[dict[str, Any]] | None:
+        return None if self.boxes_json is None else json.loads(self.boxes_json)
+
+    @property
+    def box(self) -> list[float] | None:
+        """The chosen box [x, y, w, h], or None (whole photo classified, or no sign found)."""
+        return next((b["bbox"] for b in self.boxes or [] if b.get("chosen")), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +216,8 @@ class Prediction(SQLModel, table=True):
             "confidence": self.confidence,
             "correct": self.correct,
             "probabilities": json.loads(self.probabilities_json),
+            "box": self.box,
+            "boxes": self.boxes,
         }
 
 

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
+    sp.add_argument("--whole-photo", choices=["auto", "on", "off"], default=None,
+                    help="find the sign first (on), classify crops only (off), or per photo by its size "
+                    "(auto); default: the run's evaluate.whole_photo")  # fmt: skip
     sp = sub.add_parser("new", help="open the dashboard on the new-run form, pre-filled")
     config_args(sp)
     sub.add_parser("presets", help="list the built-in presets")
@@ -174,7 +177,7 @@ def _dispatch(args) -> int:
     from synthsign_tui.config import load_config
 
     if command == "predict":
-        return cmd_predict(args.db or default_db_path(), args.run_id, args.paths, args.json)
+        return cmd_predict(args.db or default_db_path(), args.run_id, args.paths, args.json, args.whole_photo)
     if command == "presets":
         return cmd_presets()
     if command in ("run", "new"):

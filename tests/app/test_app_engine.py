@@ -26,6 +26,7 @@ TINY = {
     "train.epochs": "1",
     "train.image_size": "32",
     "train.batch_size": "8",
+    "localiser.scenes": "0",
     "evaluate.real_dir": str(ROOT / "assets" / "real"),
 }
 
@@ -45,10 +46,11 @@ def fill_tiny_form(form: FormScreen, name: str) -> None:
     """Type a tiny run into the New-run form, as a user would field by field."""
     form.query_one(f"#{widget_id('name')}", Input).value = name
     for key, value in TINY.items():
-        form.query_one(f"#{widget_id(key)}", Input).value = value
+        if key != "localiser.scenes":  # not a form field: in the advanced TOML below
+            form.query_one(f"#{widget_id(key)}", Input).value = value
     form.query_one(
         "#advanced", TextArea
-    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
+    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n[localiser]\nscenes = 0\n'
 
 
 def make_app(db: Path, **kwargs) -> SynthSignApp:

@@ -28,7 +28,7 @@ from synthsign_tui.engine.stages.generate import MANIFEST, part_path, read_manif
 from synthsign_tui.errors import SynthSignError
 
 TINY = ["data.images_per_class=4", "data.val_fraction=0.25", "data.background_images=0", "generator.height=32",
-        "generator.width=32"]  # fmt: skip
+        "generator.width=32", "localiser.scenes=0"]  # fmt: skip
 REAL = Path(__file__).resolve().parents[2] / "assets" / "real"
 
 
