@@ -82,7 +82,14 @@ def one_run(
             "recall": {c: m["recall"] for c, m in result["per_class"].items() if m["support"]},
             "mistakes": [p for p in preds if p["correct"] is False],
         }  # fmt: skip
+    localiser = Path(run.run_dir) / "checkpoints" / "localiser.pt"
+    loc_meta = None
+    if localiser.exists():
+        from synthsign_tui.engine.model.localiser import load_localiser
+
+        loc_meta = {k: v for k, v in load_localiser(localiser)[1].items() if k != "config"}
     return {"seed": seed, "run_id": run_id, "run_dir": run.run_dir, "val_acc": val_acc, "seconds": times,
+            "localiser": loc_meta,
             "subsets": subsets_out, "config": config.to_dict()}  # fmt: skip
 
 
@@ -105,9 +112,11 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [r["subsets"][name] for r in runs if name in r["subsets"]]
         classes = sorted({c for row in rows for c in row["recall"]})
         wrong: dict[str, list[float]] = defaultdict(list)
+        chosen: dict[tuple, list[float] | None] = {}
         for row in rows:
             for p in row["mistakes"]:
                 wrong[(p["path"], p["label"], p["predicted"])].append(p["confidence"])
+                chosen[(p["path"], p["label"], p["predicted"])] = p.get("box")  # the last seed's box
         worst = sorted(wrong.items(), key=lambda kv: (-len(kv[1]), -statistics.fmean(kv[1])))[:WORST]
         out[name] = {
             "n_images": rows[0]["n_images"],
@@ -117,12 +126,15 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "recall": {c: [row["recall"].get(c) for row in rows] for c in classes},
             "mode": rows[0]["mode"],
             "worst": [{"path": path, "label": label, "predicted": pred, "seeds_wrong": len(conf),
-                       "mean_confidence": statistics.fmean(conf)} for (path, label, pred), conf in worst],
+                       "mean_confidence": statistics.fmean(conf), "box": chosen[(path, label, pred)]}
+                      for (path, label, pred), conf in worst],
         }  # fmt: skip
     return out
 
 
 def print_table(title: str, runs: list[dict[str, Any]], summary: dict[str, Any], worst: bool = True) -> None:
+    from synthsign_tui import display as fmt
+
     seeds = ", ".join(str(r["seed"]) for r in runs)
     print(f"\n## {title} (seeds {seeds}; mean ± half-range over seeds)\n")
     print("| subset | images | mode | accuracy % | balanced acc % | per-class recall % | ECE % |")
@@ -135,6 +147,11 @@ def print_table(title: str, runs: list[dict[str, Any]], summary: dict[str, Any],
         f"{stage} {_stat([r['seconds'][stage] for r in runs], pct=False)} s"
         for stage in ("generate", "train", "evaluate")
     )
+    localiser = [r["localiser"] for r in runs if r.get("localiser")]
+    if localiser:
+        ap = _stat([m["ap50"] for m in localiser])
+        seconds = _stat([m["train_seconds"] for m in localiser], pct=False)
+        print(f"\nlocaliser: AP50 on procedural val scenes {ap} %, training {seconds} s")
     print(f"\nsynthetic-val accuracy {_stat([r['val_acc'] for r in runs])} %; wall time per stage: {stages}")
     if not worst:
         return
@@ -145,9 +162,9 @@ def print_table(title: str, runs: list[dict[str, Any]], summary: dict[str, Any],
             f"\nworst mistakes, {name} (most confidently wrong; seeds wrong / {len(runs)}, mean confidence):"
         )
         for w in s["worst"]:
-            print(
-                f"  {w['seeds_wrong']}x {w['mean_confidence']:.2f}  {w['label']} -> {w['predicted']}  {w['path']}"
-            )
+            box = "" if w.get("box") is None else f"  box {fmt.box_text(w['box'])}"
+            print(f"  {w['seeds_wrong']}x {w['mean_confidence']:.2f}  {w['label']} -> "
+                  f"{fmt.predicted_text(w['predicted'])}  {w['path']}{box}")  # fmt: skip
 
 
 def scaling(args, reals, catalog) -> list[dict[str, Any]]:

@@ -74,3 +74,19 @@ def short_model(generator: str | None, model: str | None) -> str:
     if generator == "procedural" or not model:
         return generator or "–"
     return model.rsplit("/", 1)[-1]
+
+
+NO_SIGN = "no sign found"
+
+
+def predicted_text(predicted: str) -> str:
+    """A predicted class as shown: the internal background class reads "no sign found"."""
+    return NO_SIGN if predicted == "_background" else predicted
+
+
+def box_text(box: list[float] | None) -> str:
+    """A COCO box [x, y, w, h] as "x,y wxh" in whole pixels; "–" for none (the whole photo was classified)."""
+    if not box:
+        return "–"
+    x, y, w, h = (round(v) for v in box)
+    return f"{x},{y} {w}x{h}"

@@ -18,6 +18,8 @@ RESERVED_EVALUATIONS = (SYNTHETIC_VAL, REAL)  # names a user's extra evaluation 
 
 # The internal "no sign" class of procedural background images; never one of the task's classes.
 BACKGROUND_CLASS = "_background"
+# The generated whole photos with boxes that train the sign localiser (dataset/scenes/, never a class).
+SCENES = "_scenes"
 
 # The procedural generator's designs (engine/generators/procedural draws them; the config validates names).
 DESIGNS: dict[str, str] = {

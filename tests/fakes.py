@@ -165,9 +165,9 @@ def real_photos(root: Path, per_class: int = 8) -> list[tuple[str, str]]:
 
 
 def tiny_overrides(images_per_class: int = 4, val_fraction: float = 0.25) -> list[str]:
-    """KEY=VALUE overrides for a dataset of 32 px images without background images."""
+    """KEY=VALUE overrides for a dataset of 32 px images without background images or localiser scenes."""
     return [f"data.images_per_class={images_per_class}", f"data.val_fraction={val_fraction}",
-            "data.background_images=0", "generator.height=32", "generator.width=32"]  # fmt: skip
+            "data.background_images=0", "generator.height=32", "generator.width=32", "localiser.scenes=0"]  # fmt: skip
 
 
 def tiny_config(*overrides: str, images_per_class: int = 4, val_fraction: float = 0.25) -> RunConfig:

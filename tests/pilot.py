@@ -32,7 +32,7 @@ def make_app(db: Path, **kwargs) -> SynthSignApp:
 
 
 def tiny_run(name: str) -> RunConfig:
-    """TINY_FORM as a config, without background images or multi-crop (as `fill_tiny_form` types them)."""
+    """TINY_FORM as a config, without background images, multi-crop or localiser (as `fill_tiny_form` types them)."""
     data = preset_dict("road-signs-offline")
     data["name"] = name
     for key, value in TINY_FORM.items():
@@ -40,6 +40,7 @@ def tiny_run(name: str) -> RunConfig:
         data[section][leaf] = value
     data["data"]["background_images"] = 0
     data["evaluate"]["multicrop"] = "off"
+    data["localiser"]["scenes"] = 0
     return validate(data)
 
 
@@ -50,7 +51,7 @@ def fill_tiny_form(form: FormScreen, name: str) -> None:
         form.query_one(f"#{widget_id(key)}", Input).value = value
     form.query_one(
         "#advanced", TextArea
-    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n'
+    ).text = '[data]\nbackground_images = 0\n[evaluate]\nmulticrop = "off"\n[localiser]\nscenes = 0\n'
 
 
 def status_of(app) -> str | None:

@@ -39,14 +39,15 @@ from synthsign_tui.catalog.tables import (
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 HEARTBEAT_SECONDS = 5.0
 # Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
 # v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
 # indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
 # v2 -> v3 added the lease of a run's owner: runs.owner_host, runs.owner_start, runs.lease_at (columns only).
-MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
+# v3 -> v4 added predictions.boxes_json, nullable: older predictions have no boxes (column only).
+MIGRATIONS: dict[int, list[str]] = {1: [], 2: [], 3: []}
 
 
 class Catalog:
@@ -355,6 +356,7 @@ class Catalog:
                     confidence=p["confidence"],
                     correct=None if p.get("label") is None else p["label"] == p["predicted"],
                     probabilities=p.get("probabilities", {}),
+                    boxes_json=None if p.get("boxes") is None else json.dumps(p["boxes"]),
                 )
                 for p in predictions
             )

@@ -211,6 +211,21 @@ class Prediction(SQLModel, table=True):
     confidence: float
     correct: bool | None = None
     probabilities: dict[str, float] = _json("probabilities_json", {})
+    # the boxes looked at, COCO [x, y, w, h] in the photo's pixels, the chosen one marked; NULL: the whole photo
+    boxes_json: str | None = Field(default=None, nullable=True)
+
+    @property
+    def boxes(self) -> list[dict[str, Any]] | None:
+        if self.boxes_json is None:
+            return None
+        boxes: list[dict[str, Any]] = json.loads(self.boxes_json)
+        return boxes
+
+    @property
+    def box(self) -> list[float] | None:
+        """The chosen box [x, y, w, h], or None (whole photo classified, or no sign found)."""
+        chosen: list[float] | None = next((b["bbox"] for b in self.boxes or [] if b.get("chosen")), None)
+        return chosen
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +235,8 @@ class Prediction(SQLModel, table=True):
             "confidence": self.confidence,
             "correct": self.correct,
             "probabilities": self.probabilities,
+            "box": self.box,
+            "boxes": self.boxes,
         }
 
 

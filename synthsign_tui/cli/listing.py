@@ -13,6 +13,7 @@ from rich.columns import Columns
 from rich.markup import escape
 from rich.text import Text
 
+from synthsign_tui import display as fmt
 from synthsign_tui.catalog import Catalog
 from synthsign_tui.catalog.light import run_dir_of, run_ids_near
 from synthsign_tui.cli.output import Table, console, err_console, pct
@@ -180,7 +181,7 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
         console.print(Columns([per_class, confusion]))
     if d["predictions"]:
         table = Table(
-            "evaluation", "file", "true", "predicted", "confidence", "", title="real-photo predictions"
+            "evaluation", "file", "true", "predicted", "confidence", "box", "", title="real-photo predictions"
         )
         for p in d["predictions"]:
             mark = "" if p["correct"] is None else (Text("✓", "green") if p["correct"] else Text("✗", "red"))
@@ -188,8 +189,9 @@ def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
                 p["evaluation"],
                 Path(p["path"]).name,
                 p["label"] or "?",
-                p["predicted"],
+                fmt.predicted_text(p["predicted"]),
                 f"{p['confidence']:.2f}",
+                fmt.box_text(p.get("box")),
                 mark,
             )
         console.print(table)
@@ -286,7 +288,9 @@ def cmd_evaluate(
     return 0
 
 
-def cmd_predict(db: Path, run_id: int, paths: list[Path], as_json: bool) -> int:
+def cmd_predict(
+    db: Path, run_id: int, paths: list[Path], as_json: bool, whole_photo: str | None = None
+) -> int:
     """Reads the run's folder straight from the catalog file and imports only the evaluate stage: no catalog
     upgrade, no SQLAlchemy, no runner (torch and torchvision are what is left of the wait)."""
     missing = [str(p) for p in paths if not p.exists()]
@@ -299,19 +303,28 @@ def cmd_predict(db: Path, run_id: int, paths: list[Path], as_json: bool) -> int:
         raise SynthSignError(f"no run {run_id} in {db}: {hint}; `synthsign runs` lists them")
     from synthsign_tui.engine.stages.evaluate import predict_paths
 
-    predictions = predict_paths(Path(run_dir), paths)
+    predictions = predict_paths(Path(run_dir), paths, whole_photo=whole_photo)
     if as_json:
         print(json.dumps(predictions, indent=2))
         return 0
-    table = Table("file", "predicted", "confidence", "probabilities")
+    table = Table("file", "predicted", "confidence", "box (x,y wxh)", "mode", "probabilities")
     for p in predictions:
         if p["predicted"] is None:
             table.add_row(
-                Text(p["path"]), Text("skipped", style="yellow"), "", Text(p["skipped"], style="yellow")
+                Text(p["path"]),
+                Text("skipped", style="yellow"),
+                "",
+                "",
+                "",
+                Text(p["skipped"], style="yellow"),
             )
             continue
         probs = "  ".join(f"{k} {v:.2f}" for k, v in p["probabilities"].items())
-        table.add_row(Text(p["path"]), Text(p["predicted"]), f"{p['confidence']:.2f}", Text(probs))
+        predicted = fmt.predicted_text(p["predicted"])
+        if "best_score" in p and p["box"] is None:
+            predicted += f" (best score {p['best_score']:.2f})"
+        table.add_row(Text(p["path"]), Text(predicted), f"{p['confidence']:.2f}", fmt.box_text(p["box"]),
+                      p["mode"], Text(probs))  # fmt: skip
     console.print(table)
     skipped = sum(p["predicted"] is None for p in predictions)
     if skipped:

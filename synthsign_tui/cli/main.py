@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_id", type=int)
     sp.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
+    sp.add_argument("--whole-photo", choices=["auto", "on", "off"], default=None,
+                    help="find the sign first (on), classify crops only (off), or per photo by its size "
+                    "(auto); default: the run's evaluate.whole_photo")  # fmt: skip
     sp.set_defaults(func=_predict)
     sp = sub.add_parser("new", help="open the dashboard on the new-run form, pre-filled")
     config_args(sp)
@@ -228,7 +231,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from synthsign_tui.cli.listing import cmd_predict
 
-    return cmd_predict(args.db or default_db_path(), args.run_id, args.paths, args.json)
+    return cmd_predict(args.db or default_db_path(), args.run_id, args.paths, args.json, args.whole_photo)
 
 
 def _command_line() -> str:

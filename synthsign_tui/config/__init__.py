@@ -18,6 +18,7 @@ from synthsign_tui.config.model import (
     DataConfig,
     EvaluateConfig,
     GeneratorConfig,
+    LocaliserConfig,
     RunConfig,
     TrainConfig,
     field_errors,
@@ -29,7 +30,8 @@ from synthsign_tui.errors import ConfigError
 
 __all__ = [
     "ConfigError",
-    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "RunConfig",
+    "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "LocaliserConfig",
+    "RunConfig",
     "TrainConfig", "apply_override", "deep_update", "field_errors", "flatten", "known_keys", "list_presets",
     "load_config", "parse_override", "parse_toml", "preset_dict", "read_toml", "resolve_path", "validate",
 ]  # fmt: skip

@@ -238,7 +238,8 @@ class TrainConfig(_Section):
     blur: Float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur")
     grayscale: Float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of greyscale")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
-        default="auto", description="auto: bf16 on CUDA, none on CPU"
+        default="auto",
+        description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX-512 BF16, AMX), else none",
     )
     extra_sources: dict[str, Annotated[Float, Field(ge=0.0, le=100.0)]] = Field(
         default_factory=dict, description="Extra ImageFolder dirs mixed into training: {dir = fraction}"
@@ -259,6 +260,27 @@ class TrainConfig(_Section):
         return value
 
 
+class LocaliserConfig(_Section):
+    scenes: Int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Procedural whole photos with boxes generated to train the sign localiser (0: no localiser)",
+    )
+    scene_width: Int = Field(default=320, ge=64, le=1600, description="Width of those photos in pixels")
+    scene_height: Int = Field(default=240, ge=64, le=1600, description="Height of those photos in pixels")
+    steps: Int = Field(default=600, ge=1, le=1_000_000, description="Localiser training steps")
+    batch_size: Int = Field(default=16, ge=1, le=1024, description="Localiser training batch size")
+    lr: Float = Field(default=3e-3, gt=0.0, le=1.0, description="Localiser learning rate (AdamW, cosine)")
+    crop: Int = Field(
+        default=192,
+        ge=0,
+        le=1600,
+        description="Train on random square windows of this side (0: whole photos)",
+    )
+    width: Int = Field(default=16, ge=4, le=256, description="Channels of the localiser's first stage")
+
+
 class EvaluateConfig(_Section):
     real_dir: str = Field(default="assets/real", description="Real photos: ImageFolder or flat folder")
     extra_real: dict[str, str] = Field(
@@ -272,6 +294,13 @@ class EvaluateConfig(_Section):
         description="flip: average a whole photo's prediction with its mirror image's (not multi-crop windows)",
     )
     batch_size: Int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
+    whole_photo: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Find the sign with the localiser, then classify its box (auto: large photos, when trained)",
+    )
+    sign_threshold: Float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Whole-photo: below this best box score, 'no sign found'"
+    )
 
     @field_validator("extra_real")
     @classmethod
@@ -292,6 +321,7 @@ class RunConfig(_Section):
     data: DataConfig
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    localiser: LocaliserConfig = Field(default_factory=LocaliserConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @property
@@ -316,6 +346,12 @@ class RunConfig(_Section):
             missing = [c.name for c in self.data.classes if not c.prompts]
             if missing:
                 raise ValueError(f"class(es) {missing} have no prompts for the diffusers generator")
+            undrawn = [c.name for c in self.data.classes if not c.draw]
+            if self.localiser.scenes and undrawn:
+                raise ValueError(
+                    f"localiser.scenes draws procedural whole photos, but class(es) {undrawn} have no 'draw' "
+                    f"designs: set data.classes.draw to some of {sorted(DESIGNS)}, or localiser.scenes = 0"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:

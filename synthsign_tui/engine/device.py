@@ -30,6 +30,16 @@ def _has_nvidia_smi() -> bool:
     return shutil.which("nvidia-smi") is not None  # a PATH walk: asked once, not on every system sample
 
 
+def cpu_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX flags in /proc/cpuinfo; Linux only)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _nvidia_smi(*args: str, timeout: float) -> str | None:
     if not _has_nvidia_smi():
         return None

@@ -322,8 +322,8 @@ def evaluate_run(
     return evaluate_more(catalog, run_id, run.folder, config, reals, checkpoint, on_image=check_cancel)
 
 
-def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
+def predict_paths(run_dir: Path, paths: list[Path], whole_photo: str | None = None) -> list[dict[str, Any]]:
     """Predictions of a run's best checkpoint for image files and folders (see `stages.evaluate.predict_paths`)."""
     from synthsign_tui.engine.stages import evaluate
 
-    return evaluate.predict_paths(run_dir, paths)
+    return evaluate.predict_paths(run_dir, paths, whole_photo)

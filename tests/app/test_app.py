@@ -402,3 +402,44 @@ async def test_form_validates_once_typing_pauses_not_on_every_key(db):
         assert "train.epochs" in form.errors and error.display  # not validated yet, mid-typing
         await pilot.pause(VALIDATE_AFTER_S + 0.2)
         assert "train.epochs" not in form.errors and not error.display
+
+
+async def test_run_screen_draws_the_chosen_box_on_the_photo_and_lists_it(tmp_path):
+    from PIL import Image
+
+    from synthsign_tui.app.widgets.images import CHOSEN_BOX, OTHER_BOX
+
+    catalog = Catalog(tmp_path / "runs.db")
+    run_id = write_fake_run(catalog, "boxes", seed=0, quality=0.9)
+    photo = tmp_path / "street.png"
+    Image.new("RGB", (240, 160), (90, 110, 90)).save(photo)
+    boxes = [{"bbox": [60.0, 40.0, 50.0, 40.0], "score": 0.8, "predicted": "stop", "chosen": True},
+             {"bbox": [180.0, 100.0, 30.0, 30.0], "score": 0.2, "predicted": "warning", "chosen": False}]  # fmt: skip
+    catalog.add_evaluation(
+        run_id,
+        {"name": "street", "checkpoint": "best", "path": str(tmp_path), "mode": "whole-photo+flip", "accuracy": 1.0,
+         "balanced_accuracy": 1.0, "classes": ["stop", "warning"], "n_images": 1},
+        [{"path": str(photo), "label": "stop", "predicted": "stop", "confidence": 0.9,
+          "probabilities": {"stop": 0.9, "warning": 0.1}, "boxes": boxes}],
+    )  # fmt: skip
+    app = make_app(tmp_path / "runs.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.query_one("#run-tabs").active = "tab-predictions"
+        await settle(app, pilot)
+        table = screen.query_one("#predictions", DataTable)
+        row = next(i for i, p in enumerate(screen.prediction_rows) if p.path == str(photo))
+        assert str(table.get_row_at(row)[4]) == "60,40 50x40"
+        table.focus()
+        table.move_cursor(row=row)
+        await settle(app, pilot)
+        shown = screen.query_one("#preview-image").image
+        assert isinstance(shown, Image.Image) and shown.size == (240, 160)
+        assert shown.getpixel((60, 60)) == CHOSEN_BOX and shown.getpixel((85, 40)) == CHOSEN_BOX  # its edges
+        assert shown.getpixel((85, 60)) == (90, 110, 90)  # the inside is the photo
+        assert shown.getpixel((180, 115)) == OTHER_BOX
+        assert "box 60,40 50x40" in text(screen.query_one("#preview-probs", Static))

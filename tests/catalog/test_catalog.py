@@ -235,3 +235,27 @@ def test_a_catalog_with_json_kept_in_text_columns_still_reads(tmp_path, config):
             "SELECT classes_json, typeof(classes_json) FROM evaluations WHERE name = 'extra'"
         )
         assert stored.fetchone() == ('["stop"]', "text")
+
+
+def test_predictions_keep_their_boxes_and_a_v2_catalog_gains_the_column(tmp_path, config):
+    path = tmp_path / "v2.db"
+    catalog = Catalog(path)
+    run = catalog.create_run(config)
+    result = {"name": "real", "checkpoint": "best", "path": "assets/real", "mode": "whole-photo+flip",
+              "accuracy": 1.0, "balanced_accuracy": 1.0, "n_images": 2, "per_class": {}, "classes": ["stop", "warning"],
+              "confusion_matrix": [[1, 0], [0, 1]]}  # fmt: skip
+    whole = {"path": "whole.png", "label": "stop", "predicted": "stop", "confidence": 0.9,
+             "probabilities": {"stop": 0.9, "warning": 0.1}}  # fmt: skip
+    catalog.add_evaluation(run.id, result, [whole])
+    with sqlite3.connect(path) as db:  # what a v2 catalog looked like: no boxes column
+        db.execute("ALTER TABLE predictions DROP COLUMN boxes_json")
+        db.execute("PRAGMA user_version = 2")
+    catalog = Catalog(path)
+    assert catalog.schema_version() == SCHEMA_VERSION == 4
+    (old,) = catalog.run_details(run.id)["predictions"]
+    assert old["boxes"] is None and old["box"] is None
+    boxes = [{"bbox": [10.0, 20.0, 30.0, 28.5], "score": 0.8, "predicted": "stop", "chosen": True},
+             {"bbox": [200.0, 5.0, 12.0, 12.0], "score": 0.1, "predicted": "warning", "chosen": False}]  # fmt: skip
+    catalog.add_evaluation(run.id, {**result, "name": "more"}, [{**whole, "boxes": boxes}])
+    found = {p["evaluation"]: p for p in Catalog(path).run_details(run.id)["predictions"]}
+    assert found["more"]["boxes"] == boxes and found["more"]["box"] == [10.0, 20.0, 30.0, 28.5]

@@ -106,5 +106,5 @@ def test_a_v2_catalog_gains_the_lease_columns(tmp_path):
             db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 2")
     catalog = Catalog(path)
-    assert catalog.schema_version() == 3
+    assert catalog.schema_version() == 4
     assert catalog.take_lease(1).owner_host == socket.gethostname()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 TINY = ["--set", "data.images_per_class=4", "--set", "data.background_images=0", "--set", "generator.height=32",
-        "--set", "generator.width=32"]  # fmt: skip
+        "--set", "generator.width=32", "--set", "localiser.scenes=0"]  # fmt: skip
 
 
 def synthsign(*args, cwd, check=True):
@@ -110,3 +110,34 @@ def test_missing_real_folder_fails_before_the_run_starts(tmp_path):
     assert proc.returncode == 2 and "evaluate.real_dir: folder 'nowhere' does not exist" in proc.stderr
     assert not (tmp_path / "runs").exists()
     synthsign("run", "--until", "generate", *TINY, "--set", "evaluate.real_dir=nowhere", cwd=tmp_path)
+
+
+def test_predict_and_show_carry_the_boxes_of_whole_photo_decisions(tmp_path):
+    from synthsign_tui.engine.generators.procedural.street import render_street
+
+    (tmp_path / "real" / "stop").mkdir(parents=True)
+    for seed in range(3):
+        photo, _, _ = render_street([("stop", ["stop"])], seed=seed, width=240, height=180)
+        photo.save(tmp_path / "real" / "stop" / f"street{seed}.png")
+    synthsign("run", "--name", "boxes", *TINY, "--set", "train.image_size=32", "--set", "train.epochs=1",
+              "--set", "localiser.scenes=6", "--set", "localiser.steps=2", "--set", "localiser.scene_width=96",
+              "--set", "localiser.scene_height=64", "--set", "localiser.width=8", "--set", "localiser.crop=0",
+              "--set", f"evaluate.real_dir={tmp_path / 'real'}", "--set", "evaluate.sign_threshold=0",
+              cwd=tmp_path)  # fmt: skip
+    photo = tmp_path / "real" / "stop" / "street0.png"
+    (found,) = json.loads(synthsign("predict", "1", str(photo), "--json", cwd=tmp_path).stdout)
+    assert found["mode"] == "whole-photo" and 1 <= len(found["boxes"]) <= 5
+    x, y, w, h = found["box"]
+    assert found["boxes"][0]["chosen"] and found["boxes"][0]["bbox"] == found["box"]
+    assert x >= 0 and y >= 0 and x + w <= 240.5 and y + h <= 180.5 and w > 0
+    (crop,) = json.loads(
+        synthsign("predict", "1", str(photo), "--json", "--whole-photo", "off", cwd=tmp_path).stdout
+    )
+    assert crop["mode"] == "multicrop" and crop["box"] is not None  # 180 px > 3 x 32 px: windows
+    text = synthsign("predict", "1", str(photo), cwd=tmp_path).stdout
+    assert f"{round(x)},{round(y)} {round(w)}x{round(h)}" in text
+    show = json.loads(synthsign("show", "1", "--json", cwd=tmp_path).stdout)
+    real = [p for p in show["predictions"] if p["evaluation"] == "real"]
+    assert len(real) == 3 and all(p["boxes"] and p["box"] for p in real)  # threshold 0: a sign in each
+    evaluations = {(e["name"], e["checkpoint"]): e["mode"] for e in show["evaluations"]}
+    assert evaluations[("real", "best")] == "whole-photo+flip"  # the preset averages with the mirror image

@@ -16,7 +16,7 @@ import pytest
 CONFIG = ["--preset", "road-signs-offline", "--set", "data.images_per_class=60", "--set", "data.background_images=0",
           "--set", "generator.height=48", "--set", "generator.width=48", "--set", "train.image_size=32",
           "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "evaluate.multicrop=off",
-          "--set", "evaluate.tta=none", "--set", "evaluate.batch_size=4"]  # fmt: skip
+          "--set", "evaluate.tta=none", "--set", "evaluate.batch_size=4", "--set", "localiser.scenes=0"]  # fmt: skip
 
 
 def start(*args, cwd):

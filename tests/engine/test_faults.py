@@ -27,7 +27,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "real"
 OVERRIDES = [
     "data.images_per_class=6", "data.background_images=0", "generator.height=32", "generator.width=32",
     "train.image_size=32", "train.epochs=2", "train.batch_size=4", "train.num_threads=1",
-    "evaluate.multicrop=off", "evaluate.tta=none",
+    "evaluate.multicrop=off", "evaluate.tta=none", "localiser.scenes=0",
 ]  # fmt: skip
 
 # (point, which hit kills): each lands where the records could disagree

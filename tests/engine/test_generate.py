@@ -105,6 +105,7 @@ def test_resume_after_kill_completes_the_dataset(tmp_path):
         "data.background_images=0",
         "generator.height=64",
         "generator.width=64",
+        "localiser.scenes=0",
     ]
     proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(db), *overrides])
     catalog = Catalog(db)
@@ -166,7 +167,8 @@ def test_diffusers_generator_from_a_local_folder(tmp_path, tiny_zimage_dir):
     overrides = [
         "generator.kind=diffusers", f"generator.model='{tiny_zimage_dir}'", "generator.steps=2",
         "generator.height=64", "generator.width=64", "generator.batch_size=2", "data.images_per_class=3",
-        "data.template='{prompt}, {light}'", "data.variations.light=['dusk', 'noon']",
+        "data.template='{prompt}, {light}'", "data.variations.light=['dusk', 'noon']", "localiser.scenes=3",
+        "localiser.scene_width=80", "localiser.scene_height=64",
     ]  # fmt: skip
     cfg = load_config(preset="road-signs-zimage", overrides=overrides)
     catalog = Catalog(tmp_path / "runs.db")
@@ -175,7 +177,12 @@ def test_diffusers_generator_from_a_local_folder(tmp_path, tiny_zimage_dir):
     assert run.status == "done", run.error
     dataset = Path(run.run_dir) / "dataset"
     rows = read_manifest(dataset / MANIFEST)
-    assert len(rows) == 6
+    scenes = [
+        r for r in rows if r["file_name"].startswith("scenes/")
+    ]  # the localiser's: procedural, with boxes
+    assert len(scenes) == 3 and all(r["generator"] == "procedural" and r["has_boxes"] for r in scenes)
+    rows = [r for r in rows if r not in scenes]
+    assert len(rows) == 6 and all(r["boxes"] is None and not r["has_boxes"] for r in rows)
     assert {r["model"] for r in rows} == {str(tiny_zimage_dir)} and {r["steps"] for r in rows} == {2}
     assert all(r["prompt"].endswith(r["var_light"]) for r in rows)
     other = Catalog(tmp_path / "b.db")

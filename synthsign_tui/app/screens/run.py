@@ -129,6 +129,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             ("true", "true"),
             ("pred", "predicted"),
             ("conf", "conf"),
+            ("box", "box (x,y wxh)"),
             ("set", "evaluation"),
             ("file", "file"),
         ):
@@ -359,8 +360,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
             ok = "" if p.correct is None else ("✓" if p.correct else "✗")
             style = "green" if p.correct else "red" if p.correct is not None else ""
             table.add_row(
-                Text(ok, style=style), p.label or "?", Text(p.predicted, style=style), f"{p.confidence:.0%}",
-                where, Path(p.path).name, key=str(i),
+                Text(ok, style=style), p.label or "?", Text(fmt.predicted_text(p.predicted), style=style),
+                f"{p.confidence:.0%}", fmt.box_text(p.box), where, Path(p.path).name, key=str(i),
             )  # fmt: skip
         if rows:
             self._preview(0)
@@ -383,16 +384,21 @@ class RunScreen(ShowsWorkerErrors, Screen):
             return
         p = self.prediction_rows[index]
         path = Path(p.path)
-        self._read_preview(p.path)
+        self._read_preview(p.path, p.boxes)
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
-        text.append(f"true {p.label or '?'}, predicted {p.predicted}{verdict}\n\n")
+        text.append(f"true {p.label or '?'}, predicted {fmt.predicted_text(p.predicted)}{verdict}\n")
+        if p.box is not None:
+            text.append(f"box {fmt.box_text(p.box)} (yellow)", style="yellow")
+            if len(p.boxes) > 1:
+                text.append(f", {len(p.boxes) - 1} more looked at (blue)", style="dim")
+        text.append("\n\n")
         text.append_text(probability_bars(p.probabilities))
         self.query_one("#preview-probs", Static).update(text)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _read_preview(self, path: str) -> None:
-        image = preview(path)
+    def _read_preview(self, path: str, boxes: list[dict[str, Any]] | None = None) -> None:
+        image = preview(path, boxes)
         if not get_current_worker().is_cancelled:
             self.post_message(PreviewDecoded(image))
 

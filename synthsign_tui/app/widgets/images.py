@@ -1,4 +1,5 @@
-"""Images in the terminal: the thumbnails of generated images (half-blocks, or textual-image's graphics).
+"""Images in the terminal: the thumbnails of generated images (half-blocks, or textual-image's graphics), and
+photos with the boxes the model looked at drawn on them.
 
 Every image shown goes through the one safe loader (`synthsign_tui.imagefiles`): a FIFO, a huge or broken
 file shows as no image instead of blocking or crashing the dashboard.
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
 PREVIEW_SIDE = 512  # pixels; a terminal cell grid never shows more
 
 
-def preview(path: str | Path) -> Image.Image | None:
-    """The image at `path` through the safe loader, shrunk for the terminal; None when it cannot be shown.
+def preview(path: str | Path, boxes: list[dict] | None = None) -> Image.Image | None:
+    """The image at `path` through the safe loader, with `boxes` drawn on it (`draw_boxes`), shrunk for the
+    terminal; None when it cannot be shown.
 
     It reads and decodes the file: call it in a worker, never on the UI thread.
     """
@@ -35,6 +37,8 @@ def preview(path: str | Path) -> Image.Image | None:
         image = open_image(path)
     except UnreadableImage:
         return None
+    if boxes:
+        draw_boxes(image, boxes)
     image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return image
 
@@ -53,6 +57,24 @@ def image_class(mode: str):
 
         return widget.SixelImage if AutoRenderable is SixelRenderable else widget.TGPImage
     return widget.Image
+
+
+CHOSEN_BOX = (255, 220, 0)  # the box that decided the prediction: yellow, visible on red and on grey
+OTHER_BOX = (0, 200, 255)  # the other boxes looked at
+
+
+def draw_boxes(image: Image.Image, boxes: list[dict]) -> None:
+    """Draws a prediction's boxes ([x, y, w, h] in the photo's pixels) on the RGB photo, in place: the chosen one
+    thick, the others thin; lines scale with the photo so that they survive the terminal's downscaling."""
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(max(image.size) / 80))
+    for box in sorted(boxes, key=lambda b: bool(b.get("chosen"))):  # the chosen one last, on top
+        x, y, w, h = box["bbox"]
+        chosen = bool(box.get("chosen"))
+        draw.rectangle((x, y, x + w, y + h), outline=CHOSEN_BOX if chosen else OTHER_BOX,
+                       width=width if chosen else max(1, width // 2))  # fmt: skip
 
 
 class Thumbnails(Grid):

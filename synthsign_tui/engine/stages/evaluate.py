@@ -45,6 +45,7 @@ from synthsign_tui.engine.model.images import (
 )
 from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accuracy
 from synthsign_tui.engine.records import Records
+from synthsign_tui.engine.stages import whole_photo as whole_photo_mode
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.faults import fault_point
 from synthsign_tui.files import is_image
@@ -143,14 +144,23 @@ def classify(
     batch_size: int = 64,
     on_image: Callable[[], None] | None = None,
     tta: str = "none",
+    whole_photo: str = "auto",
+    localiser: tuple[nn.Module, dict[str, Any]] | None = None,
+    sign_threshold: float = 0.3,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(predictions, skipped) for (path, label) items; crops of all photos share batches."""
+    """(predictions, skipped) for (path, label) items; crops of all photos share batches.
+
+    Each photo is classified in one mode: `whole-photo` (the localiser's boxes, see `whole_photo`), else
+    `multicrop` or `single`. A prediction's `boxes` lists the boxes it looked at (COCO [x, y, w, h] in the
+    photo's pixels, the chosen one marked), None when it classified the whole photo.
+    """
     classes, size = list(meta["classes"]), meta["image_size"]
     answer_classes = [c for c in classes if not (real_only and c == BACKGROUND)]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stubs lack this documented form
     per_image: dict[int, list[tuple[list[int] | None, torch.Tensor]]] = {}
     modes: dict[int, str] = {}
+    proposals: dict[int, list[dict[str, Any]]] = {}
     skipped: list[dict[str, str]] = []
 
     def all_crops() -> Iterator[tuple[int, list[int] | None, torch.Tensor]]:
@@ -163,8 +173,20 @@ def classify(
             finally:
                 if on_image is not None:
                     on_image()
+            per_image[n] = []
+            if localiser is not None and whole_photo_mode.use_whole_photo(
+                whole_photo, localiser, image, size, MULTICROP_FACTOR
+            ):
+                modes[n], proposals[n] = "whole-photo", whole_photo_mode.propose(localiser, image)
+                for proposal, crop in zip(
+                    proposals[n], whole_photo_mode.box_crops(image, proposals[n], size), strict=True
+                ):
+                    yield n, proposal["bbox"], crop
+                if not proposals[n]:
+                    yield n, None, fit_square(image, size)
+                continue
             multi = _use_multicrop(multicrop, image, size)
-            modes[n], per_image[n] = ("multicrop" if multi else "single"), []
+            modes[n] = "multicrop" if multi else "single"
             for box, crop in _crops(image, size, multi):
                 yield n, box, crop
 
@@ -173,7 +195,8 @@ def classify(
     def run_batch() -> None:
         x = normalize(torch.stack([c for _, _, c in batch]).to(device), meta["mean"], meta["std"])
         probs = model(x).float().softmax(1)
-        whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] == "single"] if tta == "flip" else []
+        flipped = ("single", "whole-photo")
+        whole = [i for i, (n, _, _) in enumerate(batch) if modes[n] in flipped] if tta == "flip" else []
         if whole:
             probs[whole] = (probs[whole] + model(x[whole].flip(-1)).float().softmax(1)) / 2
         probs = probs.cpu()
@@ -191,15 +214,33 @@ def classify(
     predictions = []
     for n, crops in sorted(per_image.items()):
         path, label = items[n]
-        probs, box = _decide(crops, classes, real_only)
-        top = int(probs.argmax())
+        boxes: list[dict[str, Any]] | None
+        if modes[n] == "whole-photo" and proposals[n]:
+            probs, boxes, found, best = whole_photo_mode.decide(
+                proposals[n], [p for _, p in crops], classes, sign_threshold
+            )
+            top = int(probs.argmax())
+            predicted, confidence = (
+                (answer_classes[top], float(probs[top])) if found else (BACKGROUND, 1 - best)
+            )
+        else:
+            probs, box = _decide(crops, classes, real_only)
+            top, best = int(probs.argmax()), None
+            predicted, confidence = answer_classes[top], float(probs[top])
+            boxes = (
+                None
+                if box is None
+                else [{"bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "chosen": True}]
+            )
         pred = {
-            "path": str(path), "label": label, "predicted": answer_classes[top], "confidence": float(probs[top]),
+            "path": str(path), "label": label, "predicted": predicted, "confidence": confidence,
             "probabilities": {c: round(float(p), 6) for c, p in zip(answer_classes, probs, strict=True)},
-            "mode": modes[n],
+            "mode": modes[n], "box": next((b["bbox"] for b in boxes or [] if b["chosen"]), None), "boxes": boxes,
         }  # fmt: skip
-        if box is not None:
-            pred["crop"] = box
+        if best is not None:
+            pred["best_score"] = round(best, 4)
+        if modes[n] == "multicrop" and boxes:
+            pred["crop"] = box  # the chosen window as [left, top, right, bottom]
         predictions.append(pred)
     return predictions, skipped
 
@@ -267,6 +308,9 @@ def evaluate_folder(
     on_image: Callable[[], None] | None = None,
     dist: Distributed | None = None,
     tta: str = "none",
+    whole_photo: str = "auto",
+    localiser: tuple[nn.Module, dict[str, Any]] | None = None,
+    sign_threshold: float = 0.3,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(result dict as the catalog stores it, predictions) for one data set and one checkpoint.
 
@@ -277,20 +321,44 @@ def evaluate_folder(
     mine = dist.share(items)
     predictions, skipped = dist.together(lambda: classify(
         model, meta, mine, multicrop=multicrop, real_only=real_only, batch_size=batch_size, on_image=on_image,
-        tta=tta,
+        tta=tta, whole_photo=whole_photo, localiser=localiser, sign_threshold=sign_threshold,
     ))  # fmt: skip
     if dist.num_processes > 1:
         predictions, skipped = dist.gather(predictions), dist.gather(skipped)
     classes = [c for c in meta["classes"] if not (real_only and c == BACKGROUND)]
-    multi = any(p["mode"] == "multicrop" for p in predictions)
-    flipped = tta == "flip" and any(p["mode"] == "single" for p in predictions)
-    mode = ("multicrop" if multi else "single") + ("+flip" if flipped else "")
+    mode = evaluation_mode([p["mode"] for p in predictions], tta)
     result = {
         "name": name, "checkpoint": checkpoint, "path": str(path), "mode": mode,
         **metrics(predictions, classes), "classes": classes, "n_images": len(predictions),
         "n_skipped": len(skipped), "skipped": skipped, "seconds": time.time() - started,
     }  # fmt: skip
     return result, predictions
+
+
+def evaluation_mode(photo_modes: list[str], tta: str) -> str:
+    """The modes the photos were classified in, as "whole-photo+single+flip"; "single" for no photos."""
+    present = [m for m in ("whole-photo", "multicrop", "single") if m in photo_modes] or ["single"]
+    flipped = tta == "flip" and any(m in ("single", "whole-photo") for m in photo_modes)
+    return "+".join(present) + ("+flip" if flipped else "")
+
+
+def load_run_localiser(
+    checkpoint_dir: Path, settings: dict[str, Any]
+) -> tuple[nn.Module, dict[str, Any]] | None:
+    """The run's localiser when it has one and whole-photo mode is not off; None otherwise."""
+    from synthsign_tui.engine.model.localiser import load_localiser
+
+    path = Path(checkpoint_dir) / "localiser.pt"
+    if settings.get("whole_photo", "auto") == "off" or not path.is_file():
+        return None
+    return load_localiser(path)
+
+
+def _whole_photo_args(
+    settings: dict[str, Any], localiser: tuple[nn.Module, dict[str, Any]] | None
+) -> dict[str, Any]:
+    return {"whole_photo": settings.get("whole_photo", "auto"), "localiser": localiser,
+            "sign_threshold": settings.get("sign_threshold", 0.3)}  # fmt: skip
 
 
 def _describe(result: dict[str, Any]) -> str:
@@ -335,6 +403,8 @@ def evaluate_stage(ctx: RunContext) -> None:
         shown = done * total // mine  # this process's share stands for all: the shares are equal to one image
         ctx.progress("evaluate", shown, total, f"{shown}/{total} images")
 
+    settings = config.evaluate.model_dump()
+    whole = _whole_photo_args(settings, load_run_localiser(ctx.checkpoint_dir, settings))
     for checkpoint in ("before", "best"):
         model, meta = load_model(ctx.checkpoint_dir, checkpoint, config)
         for name, root, items in sets:
@@ -342,7 +412,7 @@ def evaluate_stage(ctx: RunContext) -> None:
             result, predictions = evaluate_folder(
                 model, meta, name, checkpoint, items, root, multicrop="off" if synthetic else config.evaluate.multicrop,
                 real_only=not synthetic, batch_size=config.evaluate.batch_size, on_image=on_image, dist=dist,
-                tta=config.evaluate.tta,
+                tta=config.evaluate.tta, **(whole if not synthetic else {"whole_photo": "off"}),
             )  # fmt: skip
             if dist.is_main:
                 ctx.records.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
@@ -367,13 +437,15 @@ def evaluate_more(
     `on_image` is called after each image (it may raise `Cancelled`: the folder being evaluated is not recorded).
     """
     model, meta = load_model(Path(run_dir) / "checkpoints", checkpoint, config)
+    settings = config.evaluate.model_dump()
+    whole = _whole_photo_args(settings, load_run_localiser(Path(run_dir) / "checkpoints", settings))
     results = []
     for name, folder in reals.items():
         root = resolve_path(str(folder))
         items = folder_images(root, config.class_names, f"--real {name}={folder}:")
         result, predictions = evaluate_folder(
             model, meta, name, checkpoint, items, root, multicrop=config.evaluate.multicrop,
-            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta, on_image=on_image,
+            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta, on_image=on_image, **whole,
         )  # fmt: skip
         records.add_evaluation(run_id, result, predictions)
         records.add_log(run_id, "evaluate: " + _describe(result))
@@ -381,10 +453,11 @@ def evaluate_more(
     return results
 
 
-def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
+def predict_paths(run_dir: Path, paths: list[Path], whole_photo: str | None = None) -> list[dict[str, Any]]:
     """Predictions of a run's best checkpoint for image files and folders (searched recursively), in order.
 
-    A file the safe loader refuses comes back as {path, predicted: None, error: reason, skipped: reason}.
+    `whole_photo` (auto, on, off) overrides the run's `evaluate.whole_photo`. A file the safe loader refuses
+    comes back as {path, predicted: None, error: reason, skipped: reason}.
     """
     model, meta = load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt")
     items: list[tuple[Path, str | None]] = []
@@ -395,9 +468,15 @@ def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
             items.append((path, None))
         else:
             raise SynthSignError(f"{path} does not exist: give image files or folders of images")
-    settings = meta["config"]["evaluate"]
+    settings = {**meta["config"]["evaluate"], **({"whole_photo": whole_photo} if whole_photo else {})}
+    localiser = load_run_localiser(Path(run_dir) / "checkpoints", settings)
     predictions, skipped = classify(
-        model, meta, items, multicrop=settings["multicrop"], tta=settings.get("tta", "none")
+        model,
+        meta,
+        items,
+        multicrop=settings["multicrop"],
+        tta=settings.get("tta", "none"),
+        **_whole_photo_args(settings, localiser),
     )
     errors = {
         s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"], "skipped": s["reason"]}

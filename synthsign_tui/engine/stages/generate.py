@@ -2,7 +2,10 @@
 
 Writes `dataset/train/<class>/*.png`, `dataset/val/<class>/*.png` and `dataset/metadata.jsonl` (one JSON
 object per image) in the run folder, loadable with torchvision's `ImageFolder` and Hugging Face's
-`imagefolder` builder. Image k of class c always gets the same seed, prompt, split and file name, so a run is
+`imagefolder` builder. With `localiser.scenes`, procedural whole photos with several signs go to
+`dataset/scenes/<split>/` for the localiser. Every procedural image's manifest row carries `boxes`, COCO-style
+`{"bbox": [x, y, w, h], "category": label}` in pixels (a crop's sign, a scene's signs; [] for none) and
+`has_boxes: true`; diffusion images have `boxes: null`, `has_boxes: false`. Image k of class c always gets the same seed, prompt, split and file name, so a run is
 reproducible from its config, and generation can stop at any moment (cancel, crash, kill -9) and resume:
 each image is written under a temporary name and renamed, and the manifest is reconciled with the files.
 """
@@ -24,7 +27,7 @@ import numpy as np
 from synthsign_tui.config import GeneratorConfig, RunConfig
 from synthsign_tui.faults import fault_point
 from synthsign_tui.files import write_atomic
-from synthsign_tui.vocab import BACKGROUND_CLASS
+from synthsign_tui.vocab import BACKGROUND_CLASS, SCENES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -51,6 +54,8 @@ class ImageJob:
 
     @property
     def file_name(self) -> str:
+        if self.label == SCENES:
+            return f"scenes/{self.split}/scene_{self.index:05d}.png"
         return f"{self.split}/{self.label}/{self.label}_{self.index:05d}.png"
 
 
@@ -75,6 +80,8 @@ def plan(config: RunConfig) -> list[ImageJob]:
         groups.append(
             (BACKGROUND_CLASS, ["an empty road, no traffic sign"], ("none",), data.background_images)
         )
+    if config.localiser.scenes:
+        groups.append((SCENES, ["a road scene with traffic signs"], ("street",), config.localiser.scenes))
     jobs = []
     for label, prompts, draw, count in groups:
         n_val = round(count * data.val_fraction)
@@ -134,8 +141,8 @@ def reconcile(dataset: Path, jobs: list[ImageJob]) -> dict[str, dict[str, Any]]:
         path = dataset / row["file_name"]
         if row["file_name"] in wanted and path.exists() and sha256_file(path) == row["sha256"]:
             rows[row["file_name"]] = row
-    for split in SPLITS:
-        for path in (dataset / split).rglob("*.png") if (dataset / split).exists() else []:
+    for folder in [*SPLITS, "scenes"]:
+        for path in (dataset / folder).rglob("*.png") if (dataset / folder).exists() else []:
             if path.relative_to(dataset).as_posix() not in rows:
                 path.unlink()
     write_manifest(dataset, rows.values())
@@ -180,15 +187,15 @@ def write_manifest(dataset: Path, rows: Iterable[dict[str, Any]]) -> None:
     rows = sorted(rows, key=lambda r: r["file_name"])
     write_atomic(dataset / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     # Hugging Face's imagefolder reads one metadata file per split folder, with names relative to it
-    for split in SPLITS:
-        if (dataset / split).is_dir():
+    for folder in [*SPLITS, *(f"scenes/{split}" for split in SPLITS)]:
+        if (dataset / folder).is_dir():
             lines = [
-                json.dumps({**r, "file_name": r["file_name"].removeprefix(split + "/")}, sort_keys=True)
+                json.dumps({**r, "file_name": r["file_name"].removeprefix(folder + "/")}, sort_keys=True)
                 + "\n"
                 for r in rows
-                if r["split"] == split
+                if r["file_name"].startswith(folder + "/")
             ]
-            write_atomic(dataset / split / MANIFEST, "".join(lines))
+            write_atomic(dataset / folder / MANIFEST, "".join(lines))
 
 
 def save_png(image: Image.Image, path: Path) -> str:
@@ -200,10 +207,30 @@ def save_png(image: Image.Image, path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sign_boxes(job: ImageJob, extra: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """COCO-style boxes of a procedural image: a scene's own, or the crop's one sign from its `sign_box`."""
+    if "boxes" in extra:
+        boxes: list[dict[str, Any]] | None = extra["boxes"]
+        return boxes
+    if "sign_box" not in extra:
+        return None  # a diffusion image: nobody knows where the sign is
+    if not extra["sign_box"]:
+        return []
+    x0, y0, x1, y1 = map(float, extra["sign_box"].split(","))
+    w, h = extra.get("width"), extra.get("height")
+    x0, y0 = max(0.0, x0), max(0.0, y0)
+    x1, y1 = (min(x1, w) if w else x1), (min(y1, h) if h else y1)
+    return [{"bbox": [x0, y0, x1 - x0, y1 - y0], "category": job.label}]
+
+
 def manifest_row(
     job: ImageJob, cfg: GeneratorConfig, sha: str, seconds: float, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    diffusers = cfg.kind == "diffusers"
+    scene = job.label == SCENES  # localiser scenes are procedural whatever the generator
+    diffusers = cfg.kind == "diffusers" and not scene
+    width, height = extra["frame"] if scene else (cfg.width, cfg.height)
+    boxes = sign_boxes(job, extra if scene else {**extra, "width": width, "height": height})
+    extra = {k: v for k, v in extra.items() if k not in ("boxes", "frame")}
     return {
         "file_name": job.file_name,
         "label": job.label,
@@ -211,17 +238,43 @@ def manifest_row(
         "index": job.index,
         "prompt": job.prompt,
         "seed": job.seed,
-        "generator": cfg.kind,
+        "generator": "procedural" if scene else cfg.kind,
         "model": cfg.model if diffusers else "procedural",
         "steps": cfg.steps if diffusers else None,
         "guidance_scale": cfg.guidance_scale if diffusers else None,
-        "height": cfg.height,
-        "width": cfg.width,
+        "height": height,
+        "width": width,
+        "boxes": boxes,
+        "has_boxes": boxes is not None,
         **{f"var_{k}": v for k, v in job.attributes.items()},
         **{f"attr_{k}": v for k, v in extra.items()},
         "sha256": sha,
         "seconds": round(seconds, 4),
     }
+
+
+def render_jobs(generator: Any, jobs: list[ImageJob], config: RunConfig) -> list[tuple[Any, dict[str, Any]]]:
+    """The generator's images for class jobs, procedural whole photos with boxes for localiser scene jobs."""
+    from synthsign_tui.engine.generators.procedural.street import render_street
+
+    scene_jobs = [job for job in jobs if job.label == SCENES]
+    made = iter(
+        generator.generate([job for job in jobs if job.label != SCENES])
+        if len(scene_jobs) < len(jobs)
+        else []
+    )
+    classes = [(c.name, c.draw) for c in config.data.classes]
+    loc = config.localiser
+    results = []
+    for job in jobs:
+        if job.label != SCENES:
+            results.append(next(made))
+            continue
+        image, attrs, boxes = render_street(
+            classes, seed=job.seed, height=loc.scene_height, width=loc.scene_width
+        )
+        results.append((image, {**attrs, "boxes": boxes, "frame": image.size}))
+    return results
 
 
 def generate_stage(ctx: RunContext) -> None:
@@ -237,6 +290,8 @@ def generate_stage(ctx: RunContext) -> None:
     for split in SPLITS:
         for label in dataset_classes(config):
             (dataset / split / label).mkdir(parents=True, exist_ok=True)
+        if config.localiser.scenes:
+            (dataset / "scenes" / split).mkdir(parents=True, exist_ok=True)
     done_rows = dist.on_main(lambda: reconcile(dataset, jobs))
     already, total = len(done_rows), len(jobs)
     todo = dist.share([job for job in jobs if job.file_name not in done_rows])
@@ -259,7 +314,7 @@ def generate_stage(ctx: RunContext) -> None:
                 ctx.check_cancel()
                 batch = todo[start : start + batch_size]
                 t0 = time.time()
-                results = generator.generate(batch)
+                results = render_jobs(generator, batch, config)
                 seconds = (time.time() - t0) / len(batch)
                 # Files first, then the catalog (replacing rows of images remade after a stop), then the
                 # manifest: an image is finished only once in the manifest, so a stop anywhere remakes it.

@@ -225,12 +225,16 @@ def train_stage(ctx: RunContext) -> None:
     resume = torch.load(last_path, map_location="cpu", weights_only=True) if last_path.exists() else None
     if ctx.dist.is_main:
         _repair_records(ctx, resume)
-    if resume is not None and resume["epoch"] >= cfg.epochs:
+    finished = resume is not None and resume["epoch"] >= cfg.epochs
+    if resume is not None and finished:
         ctx.log(f"training already finished ({resume['epoch']} epochs); keeping {last_path}")
-        return
     precision = cfg.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() else "no"
+    if (
+        precision == "auto"
+    ):  # bf16 autocast: 1.5x the images/s of float32 for ResNet18 on a CPU with native bf16
+        from synthsign_tui.engine.device import cpu_bf16
+
+        precision = "bf16" if torch.cuda.is_available() or cpu_bf16() else "no"
     if precision == "fp16" and not torch.cuda.is_available():
         raise SynthSignError('train.mixed_precision = "fp16" needs a CUDA GPU: use "auto", "no" or "bf16"')
     # One process may train several runs (the dashboard), each with its own precision.
@@ -241,7 +245,10 @@ def train_stage(ctx: RunContext) -> None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(cfg.num_threads or max(1, cores // accelerator.num_processes))
     try:
-        _train(ctx, accelerator, classes, resume, last_path, best_path)
+        steps = 0 if finished else _train(ctx, accelerator, classes, resume, last_path, best_path)
+        from synthsign_tui.engine.stages.localise import train_localiser
+
+        ctx.dist.on_main(lambda: train_localiser(ctx, progress_offset=steps))  # one trains, all use it
     finally:
         torch.set_num_threads(threads_before)
 
@@ -253,7 +260,8 @@ def _train(
     resume: dict[str, Any] | None,
     last_path: Path,
     best_path: Path,
-) -> None:
+) -> int:
+    """Train the classifier; returns its number of steps (the localiser's progress follows them)."""
     config, cfg = ctx.config, ctx.config.train
     mean, std, size = IMAGENET_MEAN, IMAGENET_STD, cfg.image_size
     train_files, val_files = _training_files(ctx, classes)
@@ -326,7 +334,8 @@ def _train(
         "config": config.to_dict(),
     }  # fmt: skip
     steps = StepRecorder(ctx)
-    total = steps_per_epoch * cfg.epochs
+    classifier_steps = steps_per_epoch * cfg.epochs
+    total = classifier_steps + (config.localiser.steps if config.localiser.scenes else 0)
     for epoch in range(first_epoch, cfg.epochs + 1):
         torch.manual_seed(derive_seed(config.seed, 3, epoch, accelerator.process_index))
         train_loader.set_epoch(epoch)
@@ -371,6 +380,7 @@ def _train(
             f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
             f"{seen / seconds:.1f} images/s" + (" (best)" if is_best else "")
         )
+    return classifier_steps
 
 
 def ema_average(decay: float) -> Callable[[TensorList, TensorList, torch.Tensor | int], None]:
