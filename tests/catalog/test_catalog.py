@@ -225,7 +225,7 @@ def test_a_catalog_with_json_kept_in_text_columns_still_reads(tmp_path, config):
     assert details["evaluations"][0]["skipped"] == [{"path": "x.png", "reason": "OSError: broken"}]
     assert details["predictions"] == [
         {"evaluation": "real", "path": "a.png", "label": "stop", "predicted": "warning", "confidence": 0.7,
-         "correct": False, "probabilities": {"warning": 0.7, "stop": 0.3}}
+         "correct": False, "probabilities": {"warning": 0.7, "stop": 0.3}, "box": None, "boxes": None}
     ]  # fmt: skip
     catalog.add_evaluation(1, {"name": "extra", "checkpoint": "best", "classes": ["stop"], "per_class": {}})
     with sqlite3.connect(path) as conn:  # new rows in the old file are text like the old ones

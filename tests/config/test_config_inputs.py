@@ -82,7 +82,10 @@ def test_weights_model_and_device_are_checked(tmp_path, monkeypatch):
         in errors_of(train__weights="missing.pt")["train.weights"]
     )
     assert errors_of(train__weights="w.pt") == {}
-    diffusers = {"generator__kind": "diffusers"}
+    diffusers = {
+        "generator__kind": "diffusers",
+        "localiser__scenes": 0,
+    }  # classes without draw designs: no scenes
     classes = [{"name": "a", "prompts": ["a"]}, {"name": "b", "prompts": ["b"]}]
     missing = errors_of(**diffusers, data__classes=classes, generator__model="./models/none")
     assert "diffusers model folder './models/none' does not exist" in missing["generator.model"]
