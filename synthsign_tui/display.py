@@ -6,6 +6,8 @@ import time
 
 from rich.text import Text
 
+from synthsign_tui.liveness import status_now
+
 STATUS_STYLES = {
     "queued": "blue",
     "running": "bold yellow",
@@ -22,14 +24,9 @@ def run_color(index: int) -> int:
     return RUN_COLORS[index % len(RUN_COLORS)]
 
 
-STALE_AFTER_SECONDS = 30.0
-
-
-def display_status(status: str, heartbeat_at: float | None, now: float) -> str:
-    """Like Run.display_status, for rows read as plain columns: a running row with a stale heartbeat died."""
-    if status == "running" and (heartbeat_at is None or now - heartbeat_at > STALE_AFTER_SECONDS):
-        return "interrupted"
-    return status
+def display_status(row, now: float) -> str:
+    """Like Run.display_status, for rows read as plain columns (status, heartbeat_at, host, pid)."""
+    return status_now(row.status, row.heartbeat_at, row.host, row.pid, now)
 
 
 def status_text(status: str) -> Text:

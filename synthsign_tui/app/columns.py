@@ -31,7 +31,7 @@ def _epochs(r, _now):
 
 
 def _duration(r, now):
-    if r.status == "running" and r.started_at:
+    if r.started_at and row_status(r, now) == "running":
         return fmt.duration((r.duration_s or 0) + now - max(r.started_at, r.finished_at or 0))
     return fmt.duration(r.duration_s)
 
@@ -73,9 +73,9 @@ ROW_FIELDS = (
     "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
     "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
     "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
-    "seed", "image_size", "archived",
+    "seed", "image_size", "archived", "host", "pid",
 )  # fmt: skip
 
 
 def row_status(row, now: float) -> str:
-    return fmt.display_status(row.status, row.heartbeat_at, now)
+    return fmt.display_status(row, now)

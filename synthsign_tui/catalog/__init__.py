@@ -22,9 +22,12 @@ from synthsign_tui.catalog.tables import (
     StepMetric,
     is_stale,
     iso,
+    process_alive,
+    status_now,
 )
 
 __all__ = [
     "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog", "EpochMetric", "Evaluation",
     "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric", "default_db_path", "is_stale", "iso",
+    "process_alive", "status_now",
 ]  # fmt: skip

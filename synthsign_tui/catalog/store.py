@@ -31,8 +31,8 @@ from synthsign_tui.catalog.tables import (
     Sample,
     Setting,
     StepMetric,
-    is_stale,
     iso,
+    status_now,
 )
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import SYNTHETIC_VAL
@@ -236,11 +236,13 @@ class Catalog:
             return list(s.exec(query).all())
 
     def mark_interrupted(self, now: float | None = None) -> list[int]:
-        """Runs left `running` by a process that died (stale heartbeat) become `interrupted`."""
+        """Runs left `running` by a process that died (stale heartbeat, or its pid gone) become `interrupted`."""
         now = now or time.time()
         with self.session() as s:
-            runs = s.exec(select(Run).where(Run.status == "running")).all()
-            stale = [r for r in runs if is_stale(r.heartbeat_at, now)]
+            runs = s.exec(select(Run).where(Run.status.in_(("running", "queued")))).all()
+            stale = [
+                r for r in runs if status_now(r.status, r.heartbeat_at, r.host, r.pid, now) == "interrupted"
+            ]
             for run in stale:
                 run.status = "interrupted"
                 run.updated_at = now

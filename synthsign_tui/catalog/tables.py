@@ -15,13 +15,8 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from synthsign_tui.liveness import STALE_AFTER_SECONDS, is_stale, process_alive, status_now  # noqa: F401
 from synthsign_tui.vocab import RESUMABLE, STATUSES  # noqa: F401 (the statuses a run row takes)
-
-STALE_AFTER_SECONDS = 30.0
-
-
-def is_stale(heartbeat: float | None, now: float | None = None) -> bool:
-    return heartbeat is None or (now or time.time()) - heartbeat > STALE_AFTER_SECONDS
 
 
 def iso(ts: float | None) -> str | None:
@@ -77,6 +72,7 @@ class Run(SQLModel, table=True):
     # progress of the current stage
     progress_done: int = 0
     progress_total: int = 0
+    progress_rate: float | None = None  # items/s of the current stage, as the run measures it
     # generation statistics
     gen_images: int = 0
     gen_seconds: float | None = None
@@ -103,10 +99,15 @@ class Run(SQLModel, table=True):
         return [t for t in self.tags.split(",") if t]
 
     def display_status(self, now: float | None = None) -> str:
-        """`running` whose heartbeat went stale (the process died) reads as `interrupted`."""
-        if self.status == "running" and is_stale(self.heartbeat_at, now):
-            return "interrupted"
-        return self.status
+        """`running` whose process died (stale heartbeat, or its pid gone) reads as `interrupted`."""
+        return status_now(self.status, self.heartbeat_at, self.host, self.pid, now)
+
+    def progress_eta(self, now: float | None = None) -> float | None:
+        """Seconds left in the current stage at its recorded rate, counted from the last progress record."""
+        if not self.progress_rate or not self.progress_total or self.progress_done >= self.progress_total:
+            return None
+        left = (self.progress_total - self.progress_done) / self.progress_rate
+        return max(0.0, left - max(0.0, (now or time.time()) - (self.heartbeat_at or 0.0)))
 
 
 class EpochMetric(SQLModel, table=True):

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("resume", help="continue a cancelled, failed or interrupted run")
     sp.add_argument("run_id", type=int)
     sp.add_argument("--until", choices=["generate", "train", "evaluate"], help="stop after this stage")
+    sp = sub.add_parser(
+        "cancel", help="stop a running run cleanly (it stays resumable), wherever it was started"
+    )
+    sp.add_argument("run_id", type=int)
     sp = sub.add_parser("runs", help="list the runs in the catalog")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
     sp.add_argument("--filter", default="", help="e.g. 'real_acc>0.9 generator=procedural status:done'")
@@ -137,6 +140,8 @@ def _dispatch(args) -> int:
     if command == "resume":
         return _headless(args, None, resume=args.run_id, until=args.until)
     catalog = _catalog(args)
+    if command == "cancel":
+        return cmd_cancel(catalog, args.run_id)
     if command == "runs":
         return cmd_runs(catalog, args.json, args.filter, args.all)
     if command == "show":
@@ -182,31 +187,51 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
     """`run --processes N [--detach]`: record the run, then start `accelerate launch` on it."""
     import subprocess
 
-    import torch
-
     from synthsign_tui.engine import processes as dist
+    from synthsign_tui.engine.handle import RunHandle, launch_devices
 
     if dist.launched_processes() > 1:
         raise SynthSignError(
             "--processes starts its own `accelerate launch`; under a launch already, drop --processes and --detach"
         )
-    devices = "cuda" if torch.cuda.is_available() else "cpu"
+    devices = launch_devices()
     if detach:
-        launch = dist.launch_detached(config, catalog, processes, devices, until=until)
+        handle = RunHandle.launch_new(config, catalog, processes=processes, devices=devices, until=until)
+        launch = handle.launch
         console.print(
             f"run [bold]{launch.run_id}[/] started in the background ({processes} process(es) on {devices}, "
             f"pid {launch.process.pid}); log {launch.log_path}\nfollow it with `synthsign show {launch.run_id}` "
-            "or the dashboard",
+            f"or the dashboard; stop it with `synthsign cancel {launch.run_id}`",
             highlight=False,
         )
         return 0
     run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
     process = subprocess.Popen(command, env=dist.launch_environment(devices))
+    dist.record_launcher(Path(catalog.require_run(run_id).run_dir), process.pid)
     while True:
         try:
             return process.wait()
         except KeyboardInterrupt:  # the launched processes got it too: they cancel the run and exit
             err_console.print(f"cancelling run {run_id}...")
+
+
+def cmd_cancel(catalog: Catalog, run_id: int) -> int:
+    """`cancel RUN_ID`: what `x` does in the dashboard, for a run started anywhere on this machine."""
+    from synthsign_tui.engine.handle import RunHandle
+
+    handle = RunHandle.attach(catalog, run_id)
+    status = handle.status()
+    if status not in ("running", "queued"):
+        raise SynthSignError(f"run {run_id} is {status}, not running: nothing to cancel")
+    if not handle.cancel():
+        raise SynthSignError(
+            f"run {run_id}'s process (pid {handle.run().pid}, host {handle.run().host}) cannot be reached from "
+            "here: cancel it on its machine"
+        )
+    console.print(
+        f"run {run_id} cancelling: it stops after its current item; `synthsign resume {run_id}` continues it"
+    )
+    return 0
 
 
 class _Reporter:
@@ -264,9 +289,9 @@ def run_headless(
     With several processes (`dist`), the main process records the run and alone prints.
     """
     from synthsign_tui import engine
+    from synthsign_tui.engine.handle import RunHandle
 
     dist = dist or engine.Distributed()
-    cancel = threading.Event()
 
     def open_run() -> int:
         if resume is None:
@@ -277,38 +302,30 @@ def run_headless(
         return existing.id
 
     run = catalog.require_run(dist.on_main(open_run))
-    resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
+    # a queued run was recorded (or queued again to resume) by a launcher: it resumes if it ever started
+    resumed = resume is not None and (run.status != "queued" or run.started_at is not None)
     say = dist.is_main
     if say:
         console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
-    outcome: dict[str, BaseException] = {}
-
-    def work() -> None:
-        try:
-            engine.execute(
-                run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
-            )
-        except BaseException as exc:  # re-raised in the main thread
-            outcome["error"] = exc
-
-    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    handle: RunHandle | None = None
+    previous = signal.signal(signal.SIGTERM, lambda *_: handle and handle.cancel())
     interrupted = False
     with _Reporter() if say else contextlib.nullcontext() as reporter:
-        thread = threading.Thread(target=work, name=f"run-{run.id}", daemon=True)
-        thread.start()
-        while thread.is_alive():
+        handle = RunHandle.start(catalog, run.id, on_event=reporter, until=until, resumed=resumed, dist=dist)
+        while True:
             try:
-                thread.join(0.2)
+                if handle.join(0.2):
+                    break
             except KeyboardInterrupt:
                 if interrupted:
                     raise
                 interrupted = True
-                cancel.set()
+                handle.cancel()
                 if say:
                     err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
     signal.signal(signal.SIGTERM, previous)
-    if "error" in outcome:
-        raise outcome["error"]
+    if handle.error is not None:
+        raise handle.error
     final = catalog.require_run(run.id)
     if not say:
         return {"done": 0, "cancelled": EXIT_INTERRUPTED}.get(final.status, EXIT_FAILED)
