@@ -100,7 +100,6 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         from synthsign_tui.engine.handle import RunHandle
 
         handle = RunHandle.launch_new(config, self.catalog, processes=processes)
-        self.handles[handle.run_id] = handle
         self.call_from_thread(self._launched, handle, "launched")
 
     def resume(self, run_id: int) -> None:
@@ -117,12 +116,12 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         from synthsign_tui.engine.handle import RunHandle
 
         handle = RunHandle.resume(self.catalog, run_id)
-        self.handles[run_id] = handle
         self.call_from_thread(self._launched, handle, "resumed")
 
     def _launched(self, handle: RunHandle, verb: str) -> None:
         from synthsign_tui.app.screens.run import RunScreen
 
+        self.handles[handle.run_id] = handle  # written on the UI thread only
         launch = handle.launch
         self.notify(
             f"run #{handle.run_id} {verb} in its own process (pid {launch.process.pid}): it keeps running if you "
@@ -137,13 +136,13 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
 
     def cancel_run(self, run_id: int) -> None:
         """Ask a run to stop cleanly after its current item, wherever it runs on this machine (`RunHandle.cancel`)."""
-        self._cancel(run_id)
+        self._cancel(run_id, self.handles.get(run_id))
 
     @work(thread=True, exclusive=False, group="cancels", exit_on_error=False)
-    def _cancel(self, run_id: int) -> None:
+    def _cancel(self, run_id: int, handle: RunHandle | None) -> None:
         from synthsign_tui.engine.handle import RunHandle
 
-        handle = self.handles.get(run_id) or RunHandle.attach(self.catalog, run_id)
+        handle = handle or RunHandle.attach(self.catalog, run_id)
         if handle.cancel():
             message, severity = (
                 f"Cancelling run #{run_id}: it stops after its current item, resumable.",
@@ -151,8 +150,11 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
             )
         else:
             run = handle.run()
+            status = run.display_status()
             message = (
                 f"Run #{run_id} could not be reached (pid {run.pid} on {run.host}): cancel it on its machine."
+                if status in ("running", "queued")
+                else f"Run #{run_id} is {status}: nothing to cancel."
             )
             severity = "warning"
         self.call_from_thread(self.notify, message, severity=severity)

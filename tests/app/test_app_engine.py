@@ -180,7 +180,9 @@ async def test_x_cancels_a_headless_run_started_in_a_terminal(tmp_path):
             await pilot.press("enter")
             await wait_until(pilot, lambda: training(app), 10)
             await wait_until(
-                pilot, lambda: "step/s" in str(app.screen.query_one("#detail-train").content), 40
+                pilot,
+                lambda: {"step/s", "ETA"} <= set(str(app.screen.query_one("#detail-train").content).split()),
+                40,
             )
             await cancel_shown_run(app, pilot)
             await wait_until(pilot, lambda: status_of(app) == "cancelled", 60)
