@@ -122,6 +122,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
             self.request_poll(now=True)
         if self._plots_dirty and time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S:
             self._draw_plots()
+        if self.run is not None and live and self._polling:
+            return  # the read's answer redraws the header and stages (elapsed time, ETA): one repaint, not two
         if self.run is not None and live:
             self._show_header()  # elapsed time and ETA move between reads
             self._show_stages()

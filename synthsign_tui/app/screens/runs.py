@@ -299,6 +299,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def poll(self) -> None:
         """Every tick while a run is live (launched here or in the table), every other tick otherwise; live
         rows' status and elapsed time are redrawn every tick (a run whose process died reads `interrupted`)."""
+        if self.app.screen is not self:
+            return  # under another screen: nothing to draw (it reloads when it shows again)
         self._ticks += 1
         now = self.app.clock()
         live = bool(self.app.live_launches()) | self._refresh_live_rows(now)
