@@ -103,11 +103,8 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         self.call_from_thread(self._launched, handle, "launched")
 
     def resume(self, run_id: int) -> None:
-        """Continue a stopped run in its own process(es), as `launch` starts a new one."""
-        handle = self.handles.get(run_id)
-        if handle is not None and handle.launch is not None and handle.launch.process.poll() is None:
-            self.notify(f"run #{run_id} is already running", severity="warning")
-            return
+        """Continue a stopped run in its own process(es), as `launch` starts a new one (the engine refuses a
+        run that is not stopped, whoever started it; the error shows in a modal)."""
         self.notify(f"Resuming run #{run_id}…", timeout=3)
         self._resume(run_id)
 

@@ -210,11 +210,12 @@ class RunHandle:
         return signal_owner(run)
 
     def _reap(self) -> None:
-        """Once the launcher exits: a run it never started (still `queued`) is recorded as what became of it."""
+        """Once the launcher exits: a run it never started (still `queued` under its pid, not queued again by a
+        later resume) is recorded as what became of it."""
         code = self.launch.process.wait()
         with contextlib.suppress(Exception):  # the catalog may be gone with a test's folder
             run = self.catalog.get_run(self.run_id)
-            if run is not None and run.status == "queued":
+            if run is not None and run.status == "queued" and run.pid == self.launch.process.pid:
                 status = "cancelled" if self.cancel_requested else "failed"
                 self.catalog.update_run(
                     self.run_id, status=status, finished_at=time.time(),

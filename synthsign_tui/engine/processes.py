@@ -182,9 +182,9 @@ def resume_detached(
     if num_processes is None:
         num_processes = launched_with(run.command)
     command = launch_command(run_id, catalog, num_processes, devices, until)
-    catalog.update_run(
-        run_id, status="queued", error=None
-    )  # shown at once; its process takes seconds to start
+    # queued at once (its process takes seconds to start), with no pid until it has one: the end of an earlier
+    # launch of the run is not this one's
+    catalog.update_run(run_id, status="queued", error=None, pid=None)
     return start_detached(run_id, catalog, command, devices)
 
 

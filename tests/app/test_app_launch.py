@@ -35,7 +35,7 @@ async def test_x_cancels_every_process_of_a_multi_process_launch(tmp_path):
         await cancel_shown_run(app, pilot)
         await wait_until(pilot, lambda: status_of(app) == "cancelled", 90)
         await wait_until(pilot, lambda: not processes_of(db), 60)
-        assert app.handles[run_id].launch.process.poll() is not None
+        assert app.handles[run_id].launch.process.wait(10) is not None  # the launcher itself exited
     run = Catalog(db).get_run(run_id)
     assert (run.name, run.status, run.stage) == ("two-procs", "cancelled", "train")
     assert "--num_processes 2" in run.command

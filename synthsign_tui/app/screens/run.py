@@ -44,6 +44,7 @@ from synthsign_tui.catalog.reader import (
 from synthsign_tui.vocab import LIVE, RESUMABLE, STAGES, SYNTHETIC_VAL
 
 LIVE_POLL_S = 0.5  # a live run is read this often (other processes' writes show within about a second)
+IDLE_POLL_S = 5.0  # and a stopped one this often: another front end may resume it
 LIVE_DRAW_S = 1.0  # and its plots redrawn at most this often: drawing costs the training run CPU
 
 
@@ -118,7 +119,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
 
     def _tick(self) -> None:
         live = self.run is None or self.run.display_status(self.app.clock()) in LIVE
-        if live or self._dirty:
+        if live or self._dirty or time.monotonic() - self._last_read >= IDLE_POLL_S:
             self.request_poll(now=True)
         if self._plots_dirty and time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S:
             self._draw_plots()
