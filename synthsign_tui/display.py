@@ -6,8 +6,6 @@ import time
 
 from rich.text import Text
 
-from synthsign_tui.liveness import status_now
-
 STATUS_STYLES = {
     "queued": "blue",
     "running": "bold yellow",
@@ -22,11 +20,6 @@ RUN_COLORS = (45, 208, 40, 201, 226, 33, 196, 250)
 
 def run_color(index: int) -> int:
     return RUN_COLORS[index % len(RUN_COLORS)]
-
-
-def display_status(row, now: float) -> str:
-    """Like Run.display_status, for rows read as plain columns (status, heartbeat_at, host, pid)."""
-    return status_now(row.status, row.heartbeat_at, row.host, row.pid, now)
 
 
 def status_text(status: str) -> Text:

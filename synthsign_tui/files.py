@@ -18,6 +18,19 @@ def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
+TEMP_MARK = ".tmp-"  # in the names `atomic_path` writes to: `.<name>.tmp-<pid>-<thread>`
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files that a killed writer left in `folder` (not below it); returns them.
+
+    Call it only while no other process writes there (a run's owner, on resume)."""
+    stale = sorted(Path(folder).glob(f".*{TEMP_MARK}*")) if Path(folder).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside `path` to write to; renamed to `path` when the block ends without error.
@@ -26,7 +39,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     the final name, nor a stray temporary one.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
     try:
         yield tmp
         os.replace(tmp, path)

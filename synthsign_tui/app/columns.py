@@ -9,6 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from synthsign_tui import display as fmt
+from synthsign_tui.catalog import display_status
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,11 @@ ROW_FIELDS = (
     "id", "name", "status", "heartbeat_at", "generator_kind", "model", "gen_images", "epochs_done",
     "epochs_planned", "val_acc", "real_acc", "real_bal_acc", "before_val_acc", "before_real_bal_acc", "gap",
     "val_loss", "duration_s", "started_at", "finished_at", "created_at", "updated_at", "tags", "notes", "preset",
-    "seed", "image_size", "archived", "host", "pid",
+    "seed", "image_size", "archived", "pid", "owner_host", "owner_start",
 )  # fmt: skip
 
 
 def row_status(row, now: float) -> str:
-    return fmt.display_status(row, now)
+    return display_status(
+        row.status, row.heartbeat_at, now, pid=row.pid, owner_host=row.owner_host, owner_start=row.owner_start
+    )

@@ -3,6 +3,14 @@
 It is the only package that speaks SQL; the engine records through it and the front ends read through it.
 """
 
+from synthsign_tui.catalog.opening import APPLICATION_ID, CatalogError
+from synthsign_tui.catalog.owner import (
+    STALE_AFTER_SECONDS,
+    RunBusy,
+    busy_message,
+    display_status,
+    owner_alive,
+)
 from synthsign_tui.catalog.store import (
     DEFAULT_DB,
     HEARTBEAT_SECONDS,
@@ -11,7 +19,6 @@ from synthsign_tui.catalog.store import (
     default_db_path,
 )
 from synthsign_tui.catalog.tables import (
-    STALE_AFTER_SECONDS,
     EpochMetric,
     Evaluation,
     LogLine,
@@ -20,14 +27,11 @@ from synthsign_tui.catalog.tables import (
     Sample,
     Setting,
     StepMetric,
-    is_stale,
     iso,
-    process_alive,
-    status_now,
 )
 
 __all__ = [
-    "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog", "EpochMetric", "Evaluation",
-    "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric", "default_db_path", "is_stale", "iso",
-    "process_alive", "status_now",
+    "APPLICATION_ID", "CatalogError", "DEFAULT_DB", "HEARTBEAT_SECONDS", "SCHEMA_VERSION", "STALE_AFTER_SECONDS", "Catalog",
+    "RunBusy", "busy_message", "EpochMetric", "Evaluation", "LogLine", "Prediction", "Run", "Sample", "Setting", "StepMetric",
+    "default_db_path", "display_status", "iso", "owner_alive",
 ]  # fmt: skip

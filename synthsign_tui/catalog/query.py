@@ -30,7 +30,7 @@ from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from synthsign_tui.catalog.tables import Run
-from synthsign_tui.errors import SynthSignError
+from synthsign_tui.errors import SynthSignError, shorten
 
 # filter/sort name -> Run column. Several names may point at one column.
 FIELDS: dict[str, str] = {
@@ -74,6 +74,8 @@ TEXT_COLUMNS = {
 }  # fmt: skip
 TIME_COLUMNS = {"created_at", "started_at", "finished_at", "updated_at"}
 SEARCH_COLUMNS = ("name", "tags", "notes", "model", "generator_kind", "preset")
+MAX_FILTER_CHARS = 2000  # SQLite refuses LIKE patterns over 50,000 bytes and expression trees over 1,000 deep
+MAX_TERMS = 64
 _TERM = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*)\s*(?P<op>>=|<=|!=|=|:|>|<)(?P<value>.*)$")
 
 
@@ -91,11 +93,20 @@ class Filter:
 
 
 def parse(text: str) -> Filter:
-    """Read a filter; raise QueryError for the first word that is not understood."""
+    """Read a filter; raise QueryError for the first word that is not understood, or a filter too long."""
+    text = text or ""
+    if len(text) > MAX_FILTER_CHARS:
+        raise QueryError(
+            f"the filter is {len(text):,} characters long; at most {MAX_FILTER_CHARS:,} are read: shorten it"
+        )
     try:
-        words = shlex.split(text or "")
+        words = shlex.split(text)
     except ValueError as exc:
-        raise QueryError(f"filter {text!r}: {exc} (close the quote)") from None
+        raise QueryError(f"filter {shorten(text)}: {exc} (close the quote)") from None
+    if len(words) > MAX_TERMS:
+        raise QueryError(
+            f"the filter has {len(words):,} words; at most {MAX_TERMS} are combined: keep the ones that matter"
+        )
     out = Filter()
     for word in words:
         negate = word.startswith("-") and len(word) > 1
@@ -146,8 +157,8 @@ def count_statement(text: str = "", *, include_archived: bool = False):
 
 def sort_column(name: str):
     column = FIELDS.get(name, name)
-    if not hasattr(Run, column) or column == "config_json":
-        raise QueryError(f"cannot sort by {name!r}: choose one of {', '.join(sorted(FIELDS))}")
+    if column not in Run.__table__.columns or column == "config_json":
+        raise QueryError(f"cannot sort by {shorten(name)}: choose one of {', '.join(sorted(FIELDS))}")
     return getattr(Run, column)
 
 
@@ -158,17 +169,19 @@ def _term(term: str) -> ColumnElement:
         return or_(*(getattr(Run, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS))
     key, op, raw = m["key"].lower(), m["op"], m["value"].strip()
     if raw == "":
-        raise QueryError(f"{term!r}: no value after {op!r}; write e.g. {key}{op}0.9 or {key}{op}procedural")
+        raise QueryError(
+            f"{shorten(term)}: no value after {op!r}; write e.g. {shorten(key)}{op}0.9 or {shorten(key)}{op}procedural"
+        )
+    if "." in key:
+        return _config_term(term, m["key"], op, raw)
     if key in ("tag", "tags") and op in (":", "="):
         tags = func.coalesce(Run.tags, "")
         return ("," + tags + ",").like(f"%,{_escape_like(raw)},%", escape="\\")
-    if "." in key:
-        return _config_term(term, key, op, raw)
     if key not in FIELDS:
         close = difflib.get_close_matches(key, [*FIELDS, "tag"], n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise QueryError(
-            f"{term!r}: unknown field {key!r}{hint} Fields: {', '.join(sorted(set(FIELDS)))}, tag, or a "
+            f"{shorten(term)}: unknown field {shorten(key)}{hint} Fields: {', '.join(sorted(set(FIELDS)))}, tag, or a "
             "config key like train.lr"
         )
     column_name = FIELDS[key]
@@ -178,7 +191,7 @@ def _term(term: str) -> ColumnElement:
             return column.is_(None)
         if op == "!=":
             return column.is_not(None)
-        raise QueryError(f"{term!r}: only = and != compare with none")
+        raise QueryError(f"{shorten(term)}: only = and != compare with none")
     if column_name in TEXT_COLUMNS:
         return _text_compare(term, column, op, raw)
     value = _time(term, raw) if column_name in TIME_COLUMNS else _number(term, key, raw)
@@ -189,11 +202,21 @@ def _config_term(term: str, key: str, op: str, raw: str) -> ColumnElement:
     from synthsign_tui.config import RunConfig, known_keys
 
     known = known_keys(RunConfig)
-    if key not in known and not key.startswith(("train.extra_sources.", "evaluate.extra_real.")):
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    section = next(
+        (p for p in ("train.extra_sources.", "evaluate.extra_real.") if key.lower().startswith(p)), ""
+    )
+    if section:
+        # a folder name or evaluation name the user chose: one quoted JSON path label, case kept
+        name = key[len(section) :]
+        if not name:
+            raise QueryError(f"{shorten(term)}: name the entry after {section!r}, e.g. {section}photos>0.5")
+        path = f'$.{section}"{name}"'
+    elif key.lower() in known:
+        path = "$." + key.lower()
+    else:
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise QueryError(f"{term!r}: {key!r} is not a config key{hint}")
-    path = "$." + key
+        raise QueryError(f"{shorten(term)}: {shorten(key)} is not a config key{hint}")
     value_expr = func.json_extract(Run.config_json, path)
     if raw.lower() in ("none", "null") and op in ("=", ":", "!="):
         # config values may be the string "none" (train.weights) as well as missing
@@ -232,7 +255,7 @@ def _number(term: str, key: str, raw: str) -> float:
         value = float(text)
     except ValueError:
         raise QueryError(
-            f"{term!r}: {key} takes a number (e.g. {key}>0.9 or {key}>90%), not {raw!r}"
+            f"{shorten(term)}: {key} takes a number (e.g. {key}>0.9 or {key}>90%), not {shorten(raw)}"
         ) from None
     return value / 100 if raw.endswith("%") else value
 
@@ -241,7 +264,9 @@ def _time(term: str, raw: str) -> float:
     try:
         return datetime.fromisoformat(raw).timestamp()
     except ValueError:
-        raise QueryError(f"{term!r}: dates are written 2025-01-31 or 2025-01-31T14:00, not {raw!r}") from None
+        raise QueryError(
+            f"{shorten(term)}: dates are written 2025-01-31 or 2025-01-31T14:00, not {shorten(raw)}"
+        ) from None
 
 
 def _escape_like(text: str) -> str:

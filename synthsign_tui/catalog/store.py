@@ -18,10 +18,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, delete, select
+from sqlmodel import Session, delete, select
 
+from synthsign_tui.catalog import opening, schema
+from synthsign_tui.catalog.owner import Owner, RunBusy, busy_message, owner_alive, this_process
 from synthsign_tui.catalog.tables import (
     EpochMetric,
     Evaluation,
@@ -32,102 +34,54 @@ from synthsign_tui.catalog.tables import (
     Setting,
     StepMetric,
     iso,
-    status_now,
 )
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 5.0
 DEFAULT_DB = "runs.db"
 
 
-# Upgrade steps beyond added columns and tables (which `_add_missing_columns` and `create_all` handle):
+# Upgrade steps beyond added columns, tables and indexes (which `schema.upgrade` adds from the models):
 # MIGRATIONS[v] takes a catalog from version v to v + 1 and must be repeat-safe.
-# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only).
-MIGRATIONS: dict[int, list[str]] = {1: []}
+# v1 -> v2 added runs.tags, runs.notes, runs.archived and the settings table (columns and table only); the
+# indexes a model declares are created whenever one is missing (create_all adds none to an existing table).
+# v2 -> v3 added the lease of a run's owner: runs.owner_host, runs.owner_start, runs.lease_at (columns only).
+MIGRATIONS: dict[int, list[str]] = {1: [], 2: []}
 
 
 def default_db_path() -> Path:
     return Path(os.environ.get("SYNTHSIGN_DB") or DEFAULT_DB)
 
 
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _set_pragmas(dbapi_connection, _record) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
 class Catalog:
     """A catalog file. One instance per process; each method is one short transaction, safe from any thread."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, runs_dir: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        runs_dir: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool | None = None,
     ):
+        """Open (or create) a catalog. `read_only`: True opens it for reading only; None (default) does so
+        when the file or its folder cannot be written. Raises CatalogError for anything but a catalog."""
         self.path = Path(path) if path is not None else default_db_path()
         self.runs_dir = Path(runs_dir) if runs_dir else self.path.resolve().parent / "runs"
-        if self.path.parent and not self.path.parent.exists():
-            raise SynthSignError(
-                f"cannot create the catalog {self.path}: folder {self.path.parent} does not exist"
-            )
-        self.engine: Engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
-        event.listen(self.engine, "connect", _set_pragmas)
-        self._migrate()
+        found = opening.probe(self.path, read_only)
+        self.read_only = found.read_only
+        self.engine: Engine = opening.open_engine(self.path, read_only=self.read_only)
+        try:
+            self._migrate(found)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ------------------------------------------------------------------ schema
 
-    def _migrate(self) -> None:
-        with self.engine.begin() as conn:
-            version = conn.execute(text("PRAGMA user_version")).scalar_one()
-            has_runs = conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'")
-            ).scalar_one()
-        if version > SCHEMA_VERSION:
-            raise SynthSignError(
-                f"{self.path} was written by a newer SynthSign (catalog schema v{version}; this one reads up to "
-                f"v{SCHEMA_VERSION}): upgrade synthsign_tui, or open another catalog with --db PATH"
-            )
-        if has_runs and version == 0:
-            version = 1  # a v1 file written before user_version was set
-        if has_runs:
-            self._add_missing_columns()
-        with self.engine.begin() as conn:
-            for v in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS.get(v, []):
-                    conn.execute(text(statement))
-        SQLModel.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
-
-    def _add_missing_columns(self) -> None:
-        """Add each model column that an older catalog's existing tables lack, with its default."""
-        with self.engine.begin() as conn:
-            for table in SQLModel.metadata.sorted_tables:
-                present = {row[1] for row in conn.execute(text(f"PRAGMA table_info({table.name})"))}
-                if not present:
-                    continue  # a new table: create_all makes it
-                for column in table.columns:
-                    if column.name in present:
-                        continue
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = (
-                        column.default.arg
-                        if column.default is not None and column.default.is_scalar
-                        else None
-                    )
-                    clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
+    def _migrate(self, found: opening.Probe) -> None:
+        schema.upgrade(self.engine, found, SCHEMA_VERSION, MIGRATIONS, read_only=self.read_only)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -209,6 +163,39 @@ class Catalog:
         now = time.time()
         self.update_run(run_id, heartbeat_at=now, updated_at=now, **fields)
 
+    def take_lease(self, run_id: int, owner: Owner | None = None) -> Run:
+        """Make `owner` (this process by default) the one owner of the run and mark it `running`.
+
+        One conditional UPDATE, taken only if the row is still as read (compare and swap), so of two processes
+        that try at once exactly one wins. Raises RunBusy, naming the holder, while another live process owns it.
+        """
+        owner = owner or this_process()
+        for _ in range(3):
+            run = self.require_run(run_id)
+            if run.status == "running" and self._holder_alive(run, owner):
+                raise RunBusy(busy_message(run))
+            now = time.time()
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    text(
+                        "UPDATE runs SET status = 'running', pid = :pid, owner_host = :host, owner_start = :start, "
+                        "lease_at = :now, heartbeat_at = :now, updated_at = :now, finished_at = NULL, error = NULL, "
+                        "progress_done = 0, progress_total = 0 "
+                        "WHERE id = :id AND status = :status AND pid IS :old_pid AND lease_at IS :old_lease"
+                    ),
+                    {"pid": owner.pid, "host": owner.host, "start": owner.start, "now": now, "id": run_id,
+                     "status": run.status, "old_pid": run.pid, "old_lease": run.lease_at},
+                ).rowcount  # fmt: skip
+            if taken == 1:
+                return self.require_run(run_id)
+        raise RunBusy(busy_message(self.require_run(run_id)))
+
+    @staticmethod
+    def _holder_alive(run: Run, claimant: Owner) -> bool:
+        if (run.pid, run.owner_host, run.owner_start) == (claimant.pid, claimant.host, claimant.start):
+            return True  # this very process runs it already (the dashboard resuming its own run)
+        return owner_alive(run.pid, run.owner_host, run.owner_start, run.heartbeat_at)
+
     def list_runs(
         self,
         *,
@@ -236,13 +223,13 @@ class Catalog:
             return list(s.exec(query).all())
 
     def mark_interrupted(self, now: float | None = None) -> list[int]:
-        """Runs left `running` by a process that died (stale heartbeat, or its pid gone) become `interrupted`."""
+        """Runs left `running` by a process that died (see catalog/owner.py) become `interrupted`."""
+        if self.read_only:
+            return []  # nothing can be recorded; Run.display_status shows them as interrupted anyway
         now = now or time.time()
         with self.session() as s:
-            runs = s.exec(select(Run).where(Run.status.in_(("running", "queued")))).all()
-            stale = [
-                r for r in runs if status_now(r.status, r.heartbeat_at, r.host, r.pid, now) == "interrupted"
-            ]
+            runs = s.exec(select(Run).where(Run.status == "running")).all()
+            stale = [r for r in runs if r.display_status(now) == "interrupted"]
             for run in stale:
                 run.status = "interrupted"
                 run.updated_at = now
@@ -412,8 +399,11 @@ class Catalog:
             return list(s.exec(q.limit(limit) if limit else q).all())
 
     def add_samples(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Record generated images; an image recorded before (remade after a stop) is replaced, not repeated."""
         if rows:
             with self.session() as s:
+                paths = [r["path"] for r in rows]
+                s.exec(delete(Sample).where(Sample.run_id == run_id, Sample.path.in_(paths)))
                 s.add_all(Sample(run_id=run_id, **r) for r in rows)
                 s.commit()
 

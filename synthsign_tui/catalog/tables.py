@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from synthsign_tui.liveness import STALE_AFTER_SECONDS, is_stale, process_alive, status_now  # noqa: F401
+from synthsign_tui.catalog.owner import display_status
 from synthsign_tui.vocab import RESUMABLE, STATUSES  # noqa: F401 (the statuses a run row takes)
 
 
@@ -52,7 +52,11 @@ class Run(SQLModel, table=True):
     updated_at: float = Field(default_factory=time.time, index=True)
     heartbeat_at: float | None = None
     host: str | None = None
+    # the lease of the process that runs it now (or last ran it): see catalog/owner.py
     pid: int | None = None
+    owner_host: str | None = None
+    owner_start: str | None = None
+    lease_at: float | None = None
     device: str | None = None
     versions_json: str = "{}"
     git_commit: str | None = None
@@ -99,8 +103,15 @@ class Run(SQLModel, table=True):
         return [t for t in self.tags.split(",") if t]
 
     def display_status(self, now: float | None = None) -> str:
-        """`running` whose process died (stale heartbeat, or its pid gone) reads as `interrupted`."""
-        return status_now(self.status, self.heartbeat_at, self.host, self.pid, now)
+        """`running` whose owner died (see catalog/owner.py) reads as `interrupted`."""
+        return display_status(
+            self.status,
+            self.heartbeat_at,
+            now,
+            pid=self.pid,
+            owner_host=self.owner_host,
+            owner_start=self.owner_start,
+        )
 
     def progress_eta(self, now: float | None = None) -> float | None:
         """Seconds left in the current stage at its recorded rate, counted from the last progress record."""

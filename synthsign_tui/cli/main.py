@@ -1,40 +1,43 @@
 """The `synthsign` command: the dashboard with no arguments, and headless subcommands for scripts and SSH.
 
-Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback). A run
-interrupted with Ctrl-C is marked cancelled (resumable) and the command exits 130.
+Bad input prints a message saying what was wrong and how to fix it, and exits 2 (no traceback); a run that
+fails while running exits 1. A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP is marked cancelled
+(resumable) and the command exits 130, 143 or 129 (`engine.stopping`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from rich.columns import Columns
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from synthsign_tui import __version__
 from synthsign_tui.catalog import Catalog, default_db_path
-from synthsign_tui.config import flatten, list_presets, load_config
+from synthsign_tui.catalog.opening import probe
+from synthsign_tui.cli.listing import cmd_compare, cmd_evaluate, cmd_predict, cmd_presets, cmd_runs, cmd_show
+from synthsign_tui.cli.output import console, err_console, pct
+from synthsign_tui.config import load_config
 from synthsign_tui.errors import SynthSignError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-console = Console()
-err_console = Console(stderr=True)
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as a shell reports a tool stopped by SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         self.print_usage(sys.stderr)
-        err_console.print(f"[red]error:[/] {message}\nRun `{self.prog} --help` for the options.")
+        err_console.print(
+            f"[red]error:[/] {escape(_cut(message))}\nRun `{self.prog} --help` for the options."
+        )
         raise SystemExit(EXIT_USAGE)
 
 
@@ -109,10 +112,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except SynthSignError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        return EXIT_USAGE
+        with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
+            err_console.print(f"[red]error:[/] {escape(_cut(str(exc)))}", highlight=False)
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _cut(message: str, limit: int = 4000) -> str:
+    """A last guard for the terminal: messages cut their values short, but never print megabytes."""
+    return message if len(message) <= limit else message[:limit] + f"… ({len(message):,} characters)"
+
+
+def _reader_went_away() -> int:
+    """stdout went to a pipe whose reader closed (`synthsign runs --json | head -1`): stop quietly like other
+    Unix tools. stdout is pointed at /dev/null so that Python's final flush does not complain again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _catalog(args) -> Catalog:
@@ -163,6 +183,7 @@ def _dashboard(args, **kwargs: Any) -> int:
     from synthsign_tui.app import run_app
 
     db = args.db or default_db_path()
+    probe(Path(db))  # a folder, a foreign or damaged file: said here with exit 2, before the screen is taken
     return run_app(db, args.runs_dir, image_mode=args.images, **kwargs)
 
 
@@ -205,14 +226,38 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
             highlight=False,
         )
         return 0
+    from synthsign_tui.engine.stopping import STOP_SIGNALS, install_stop_handlers, restore_handlers
+
     run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
-    process = subprocess.Popen(command, env=dist.launch_environment(devices))
-    dist.record_launcher(Path(catalog.require_run(run_id).run_dir), process.pid)
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:  # the launched processes got it too: they cancel the run and exit
-            err_console.print(f"cancelling run {run_id}...")
+    # its own session: a terminal's Ctrl-C or hang-up reaches only this process, which hands the signal on once
+    process = subprocess.Popen(command, env=dist.launch_environment(devices), start_new_session=True)
+    dist.record_launcher(
+        Path(catalog.require_run(run_id).run_dir), process.pid
+    )  # whom `synthsign cancel` signals
+    signals: list[int] = []
+
+    def on_signal(signum: int, count: int) -> None:
+        if count > 1:  # a second signal: stop every process of the launch at once
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            os._exit(STOP_SIGNALS[signals[0]])
+        signals.append(signum)
+        with contextlib.suppress(OSError):
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling run {run_id} (send it again to stop at once)"
+            )
+        dist.stop_launch(process, signum)
+
+    previous = install_stop_handlers(on_signal)
+    try:
+        while process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        restore_handlers(previous)
+    status = catalog.require_run(run_id).status
+    if status == "cancelled":
+        return STOP_SIGNALS[signals[0]] if signals else EXIT_INTERRUPTED
+    return 0 if status == "done" else process.returncode or EXIT_FAILED
 
 
 def cmd_cancel(catalog: Catalog, run_id: int) -> int:
@@ -284,14 +329,20 @@ class _Reporter:
 def run_headless(
     catalog: Catalog, config, *, resume: int | None = None, until: str | None = None, command=None, dist=None
 ) -> int:
-    """Run (or resume) in a worker thread so Ctrl-C and SIGTERM can cancel cleanly between items.
+    """Run (or resume) in a worker thread so that Ctrl-C, SIGTERM and SIGHUP cancel it cleanly between items
+    (`engine.stopping`); exits 130, 143 or 129 after such a stop.
 
     With several processes (`dist`), the main process records the run and alone prints.
     """
     from synthsign_tui import engine
-    from synthsign_tui.engine.handle import RunHandle
 
     dist = dist or engine.Distributed()
+    cancel = threading.Event()
+
+    from synthsign_tui.engine.stopping import run_stoppably
+
+    say = dist.is_main
+    opened: list[int] = []
 
     def open_run() -> int:
         if resume is None:
@@ -301,277 +352,48 @@ def run_headless(
         engine.check_resumable(existing)
         return existing.id
 
-    run = catalog.require_run(dist.on_main(open_run))
-    # a queued run was recorded (or queued again to resume) by a launcher: it resumes if it ever started
-    resumed = resume is not None and (run.status != "queued" or run.started_at is not None)
-    say = dist.is_main
-    if say:
-        console.print(f"run [bold]{run.id}[/] ({run.name}) in {run.run_dir}", highlight=False)
-    handle: RunHandle | None = None
-    previous = signal.signal(signal.SIGTERM, lambda *_: handle and handle.cancel())
-    interrupted = False
+    def work() -> None:
+        run = catalog.require_run(dist.on_main(open_run))
+        opened.append(run.id)
+        # a queued run was recorded (or queued again to resume) by a launcher: it resumes if it ever started
+        resumed = resume is not None and (run.status != "queued" or run.started_at is not None)
+        if say:
+            console.print(
+                f"run [bold]{run.id}[/] ({escape(run.name)}) in {escape(run.run_dir)}", highlight=False
+            )
+        engine.execute(
+            run.id, catalog, on_event=reporter, cancel=cancel, until=until, resumed=resumed, dist=dist
+        )
+
+    def on_signal(signum: int) -> None:
+        if say:
+            which = f"run {opened[0]}" if opened else "the run"
+            err_console.print(
+                f"{signal.Signals(signum).name}: cancelling {which} at the next image or batch "
+                "(send it again to stop at once)"
+            )
+
+    # the stop signals are handled from before the run is recorded, so none can leave it queued
     with _Reporter() if say else contextlib.nullcontext() as reporter:
-        handle = RunHandle.start(catalog, run.id, on_event=reporter, until=until, resumed=resumed, dist=dist)
-        while True:
-            try:
-                if handle.join(0.2):
-                    break
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                handle.cancel()
-                if say:
-                    err_console.print("cancelling at the next image or batch (Ctrl-C again to stop at once)")
-    signal.signal(signal.SIGTERM, previous)
-    if handle.error is not None:
-        raise handle.error
+        stopped = run_stoppably(work, cancel, on_signal)
+    run = catalog.require_run(opened[0])
     final = catalog.require_run(run.id)
     if not say:
-        return {"done": 0, "cancelled": EXIT_INTERRUPTED}.get(final.status, EXIT_FAILED)
+        return {"done": 0, "cancelled": stopped.exit_code}.get(final.status, EXIT_FAILED)
     if final.status == "done":
         summary = f"run {run.id} done in {final.duration_s or 0:.0f}s: {run.run_dir}"
         if final.real_bal_acc is not None:
-            summary += f"\nreal-photo balanced accuracy {final.real_bal_acc:.1%} (before training {_pct(final.before_real_bal_acc)})"
+            summary += f"\nreal-photo balanced accuracy {final.real_bal_acc:.1%} (before training {pct(final.before_real_bal_acc)})"
         console.print(summary, highlight=False)
         return 0
     if final.status == "cancelled":
         err_console.print(f"run {run.id} cancelled; continue it with `synthsign resume {run.id}`")
-        return EXIT_INTERRUPTED
+        return stopped.exit_code
     err_console.print(
         f"[red]run {run.id} {final.status}:[/] {final.error}\ncontinue it with `synthsign resume {run.id}`",
         highlight=False,
     )
     return EXIT_FAILED
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-# ---------------------------------------------------------------------- catalog commands
-
-
-def cmd_presets() -> int:
-    from synthsign_tui.engine.readiness import notes
-
-    table = Table("preset", "description", "on this machine")
-    for name, description in list_presets().items():
-        needs = notes(load_config(preset=name))
-        table.add_row(name, description, "\n".join(f"! {n}" for n in needs) or "ready")
-    console.print(table)
-    console.print("Use one with `synthsign run --preset NAME` or start a TOML file from it.")
-    return 0
-
-
-def cmd_runs(catalog: Catalog, as_json: bool, filter_text: str, include_archived: bool) -> int:
-    catalog.mark_interrupted()
-    if filter_text:
-        from synthsign_tui.catalog.query import statement
-
-        with catalog.session() as session:
-            runs = list(session.scalars(statement(filter_text, include_archived=include_archived)).all())
-    else:
-        runs = catalog.list_runs(include_archived=include_archived)
-    rows = [catalog.run_summary(r) for r in runs]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows and filter_text:
-        console.print(f"No runs in {catalog.path} match {filter_text!r}.", highlight=False)
-        return 0
-    if not rows:
-        console.print(
-            f"No runs in {catalog.path} yet. Start one: `synthsign run --preset road-signs-offline`"
-        )
-        return 0
-    table = Table(
-        "id", "name", "status", "generator", "images", "epochs", "val acc", "real bal acc", "gap", "created"
-    )
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["name"], _status(r["status"]), r["model"] or "", str(r["images"]), str(r["epochs_done"]),
-            _pct(r["val_acc"]), _pct(r["real_balanced_acc"]), _pct(r["gap"]), (r["created_at"] or "")[:16],
-        )  # fmt: skip
-    console.print(table)
-    return 0
-
-
-STATUS_COLOURS = {
-    "done": "green",
-    "running": "cyan",
-    "failed": "red",
-    "cancelled": "yellow",
-    "interrupted": "magenta",
-}
-
-
-def _status(status: str) -> str:
-    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]"
-
-
-def cmd_show(catalog: Catalog, run_id: int, as_json: bool) -> int:
-    details = catalog.run_details(run_id)
-    if as_json:
-        print(json.dumps(details, indent=2))
-        return 0
-    d = details
-    console.print(
-        f"[bold]run {d['id']}[/] {d['name']}  {_status(d['status'])}  {d['run_dir']}", highlight=False
-    )
-    if d["error"]:
-        console.print(f"[red]{d['error']}[/]", highlight=False)
-    gen = d["generation"]
-    rate = f" at {gen['images_per_s']:.1f} images/s" if gen["images_per_s"] else ""
-    console.print(
-        f"generator {d['generator']} ({d['model']}): {gen['images']} images{rate}; device {d['device']}"
-    )
-    console.print(
-        f"synthetic val accuracy {_pct(d['before_val_acc'])} before -> {_pct(d['val_acc'])} after; "
-        f"real balanced accuracy {_pct(d['before_real_balanced_acc'])} -> {_pct(d['real_balanced_acc'])}; "
-        f"gap {_pct(d['gap'])}",
-        highlight=False,
-    )
-    if d["epochs"]:
-        table = Table("epoch", "train loss", "train acc", "val loss", "val acc", "s", "img/s", title="epochs")
-        for e in d["epochs"]:
-            table.add_row(
-                str(e["epoch"]),
-                *(
-                    _num(e[k])
-                    for k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_s")
-                ),
-            )
-        console.print(table)
-    if d["evaluations"]:
-        table = Table("dataset", "checkpoint", "mode", "images", "skipped", "accuracy", "balanced", "ECE",
-                      title="evaluations")  # fmt: skip
-        for ev in d["evaluations"]:
-            table.add_row(ev["name"], ev["checkpoint"], ev["mode"], str(ev["n_images"]), str(ev["n_skipped"]),
-                          _pct(ev["accuracy"]), _pct(ev["balanced_accuracy"]), _num(ev["ece"]))  # fmt: skip
-        console.print(table)
-    for ev in d["evaluations"]:
-        if ev["checkpoint"] == "before" or not ev["per_class"]:
-            continue
-        per_class = Table("class", "precision", "recall", "f1", "support")
-        for cls, m in ev["per_class"].items():
-            per_class.add_row(
-                cls, *(_num(m.get(k)) for k in ("precision", "recall", "f1")), str(m.get("support", ""))
-            )
-        confusion = Table("true \\ predicted", *ev["classes"])
-        for cls, row in zip(ev["classes"], ev["confusion_matrix"], strict=False):
-            confusion.add_row(cls, *(str(v) for v in row))
-        console.print(f"\n[bold]{ev['name']}[/] ({ev['checkpoint']} checkpoint)", highlight=False)
-        console.print(Columns([per_class, confusion]))
-    if d["predictions"]:
-        table = Table(
-            "evaluation", "file", "true", "predicted", "confidence", "", title="real-photo predictions"
-        )
-        for p in d["predictions"]:
-            mark = "" if p["correct"] is None else ("[green]✓[/]" if p["correct"] else "[red]✗[/]")
-            table.add_row(
-                p["evaluation"],
-                Path(p["path"]).name,
-                p["label"] or "?",
-                p["predicted"],
-                f"{p['confidence']:.2f}",
-                mark,
-            )
-        console.print(table)
-    return 0
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-HEADLINE = ("status", "images", "epochs_done", "before_val_acc", "val_acc", "before_real_balanced_acc", "real_acc",
-            "real_balanced_acc", "gap", "duration_s")  # fmt: skip
-
-
-def compare_data(catalog: Catalog, run_ids: list[int]) -> dict[str, Any]:
-    runs = [catalog.require_run(i) for i in run_ids]
-    flat = [flatten(r.config) for r in runs]
-    keys = sorted(set().union(*flat))
-    differences = {k: [f.get(k) for f in flat] for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1}
-    summaries = [catalog.run_summary(r) for r in runs]
-    return {
-        "runs": [{"id": s["id"], "name": s["name"]} for s in summaries],
-        "differences": differences,
-        "metrics": {k: [s[k] for s in summaries] for k in HEADLINE},
-    }
-
-
-def cmd_compare(catalog: Catalog, run_ids: list[int], as_json: bool) -> int:
-    if len(run_ids) < 2:
-        raise SynthSignError("compare needs at least two run ids, e.g. `synthsign compare 3 4`")
-    data = compare_data(catalog, run_ids)
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return 0
-    headers = [f"{r['id']} {r['name']}" for r in data["runs"]]
-    table = Table("config key", *headers, title=f"{len(data['differences'])} config keys differ")
-    for key, values in data["differences"].items():
-        table.add_row(key, *(json.dumps(v) for v in values))
-    console.print(table)
-    table = Table("metric", *headers, title="metrics")
-    for key, values in data["metrics"].items():
-        table.add_row(key, *(_num(v) for v in values))
-    console.print(table)
-    return 0
-
-
-def cmd_evaluate(
-    catalog: Catalog, run_id: int, reals: list[str], as_json: bool, replace: bool = False
-) -> int:
-    from synthsign_tui.engine import evaluate_run
-
-    folders = {}
-    for item in reals:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise SynthSignError(f"--real {item!r}: expected NAME=DIR, e.g. --real lisa=photos/lisa")
-        if not Path(folder).is_dir():
-            raise SynthSignError(f"--real {item!r}: {folder} is not a folder")
-        folders[name] = Path(folder)
-    results = evaluate_run(catalog, run_id, folders, replace=replace)
-    if as_json:
-        print(json.dumps(results, indent=2))
-        return 0
-    table = Table("name", "images", "skipped", "accuracy", "balanced", "ECE", "mode")
-    for r in results:
-        table.add_row(
-            r["name"],
-            str(r["n_images"]),
-            str(r["n_skipped"]),
-            _pct(r["accuracy"]),
-            _pct(r["balanced_accuracy"]),
-            _num(r["ece"]),
-            r["mode"],
-        )
-    console.print(table)
-    return 0
-
-
-def cmd_predict(catalog: Catalog, run_id: int, paths: list[Path], as_json: bool) -> int:
-    from synthsign_tui.engine import predict_paths
-
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise SynthSignError(f"no such file or folder: {', '.join(missing)}")
-    run = catalog.require_run(run_id)
-    predictions = predict_paths(Path(run.run_dir), paths)
-    if as_json:
-        print(json.dumps(predictions, indent=2))
-        return 0
-    table = Table("file", "predicted", "confidence", "probabilities")
-    for p in predictions:
-        probs = "  ".join(f"{k} {v:.2f}" for k, v in p["probabilities"].items())
-        table.add_row(str(p["path"]), p["predicted"], f"{p['confidence']:.2f}", probs)
-    console.print(table)
-    return 0
 
 
 if __name__ == "__main__":

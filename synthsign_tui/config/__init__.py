@@ -7,6 +7,7 @@ from synthsign_tui.config.loading import (
     list_presets,
     load_config,
     parse_override,
+    parse_toml,
     preset_dict,
     read_toml,
 )
@@ -24,9 +25,11 @@ from synthsign_tui.config.model import (
     resolve_path,
     validate,
 )
+from synthsign_tui.errors import ConfigError
 
 __all__ = [
+    "ConfigError",
     "DICT_KEYS", "PROJECT_ROOT", "ClassSpec", "DataConfig", "EvaluateConfig", "GeneratorConfig", "RunConfig",
     "TrainConfig", "apply_override", "deep_update", "field_errors", "flatten", "known_keys", "list_presets",
-    "load_config", "parse_override", "preset_dict", "read_toml", "resolve_path", "validate",
+    "load_config", "parse_override", "parse_toml", "preset_dict", "read_toml", "resolve_path", "validate",
 ]  # fmt: skip

@@ -8,17 +8,72 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from synthsign_tui.errors import ConfigError
+from synthsign_tui.errors import ConfigError, shorten
 from synthsign_tui.vocab import DESIGNS, RESERVED_EVALUATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout, where assets/ lives
 DICT_KEYS = ("data.variations.", "train.extra_sources.", "evaluate.extra_real.")  # free-form sub-keys
+MAX_NAME_BYTES = 255  # the longest file name most file systems allow
+DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?")
+
+
+def _no_bool(value: Any) -> Any:
+    """TOML `true` is not the number 1: refuse booleans where a number belongs (strings from the form pass)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not the boolean {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Float = Annotated[float, BeforeValidator(_no_bool)]
+
+
+def looks_like_path(model: str) -> bool:
+    """Hub ids are "owner/name"; anything else with a path separator or a leading ./ ~ / is meant as a folder."""
+    return model.startswith((".", "~", "/")) or "\\" in model or model.count("/") > 1
+
+
+def template_fields(template: str) -> set[str]:
+    """The {fields} of a prompt template; plain names only (no {x:spec}, {x!r}, {x.attr}, {x[0]} or {})."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(
+            f"template {shorten(template)} cannot be read: {exc} (write {{{{ and }}}} for braces)"
+        ) from None
+    fields = set()
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if spec or conversion:
+            extra = f"!{conversion}" if conversion else f":{spec}"
+            raise ValueError(
+                f"template field {{{name}{extra}}} has a format spec or conversion: write plain {{{name}}}"
+            )
+        if not name.isidentifier():
+            raise ValueError(
+                f"template field {{{shorten(name, 40)[1:-1]}}} is not a name: use {{prompt}} or {{axis}} for a variation axis"
+            )
+        fields.add(name)
+    return fields
 
 
 class _Section(BaseModel):
@@ -35,11 +90,16 @@ class ClassSpec(_Section):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        bad = [c for c in '/\\:*?"<>|' if c in value]
+        bad = [c for c in '/\\:*?"<>|' if c in value] + [c for c in value[:10_000] if ord(c) < 32]
         if not value.strip() or bad or value in {".", ".."} or value.startswith((".", "_")):
             raise ValueError(
-                f"class name {value!r} cannot be a folder name: use letters, digits, '-' or ' ', "
-                "without path separators and not starting with '.' or '_'"
+                f"class name {shorten(value)} cannot be a folder name: use letters, digits, '-' or ' ', "
+                "without path separators or control characters, and not starting with '.' or '_'"
+            )
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise ValueError(
+                f"class name {shorten(value)} is longer than {MAX_NAME_BYTES} bytes, the longest folder name "
+                "a file system allows: shorten it"
             )
         return value
 
@@ -52,9 +112,9 @@ class DataConfig(_Section):
     template: str = Field(
         default="{prompt}", description="Prompt template: {prompt} plus {axis} for each variation axis"
     )
-    images_per_class: int = Field(default=50, ge=1, le=1_000_000, description="Images generated per class")
-    val_fraction: float = Field(default=0.2, ge=0.0, lt=1.0, description="Share of each class kept for val")
-    background_images: int = Field(
+    images_per_class: Int = Field(default=50, ge=1, le=1_000_000, description="Images generated per class")
+    val_fraction: Float = Field(default=0.2, ge=0.0, lt=1.0, description="Share of each class kept for val")
+    background_images: Int = Field(
         default=0, ge=0, description="Procedural 'no sign' images for an internal background class (0: none)"
     )
 
@@ -67,11 +127,28 @@ class DataConfig(_Section):
             raise ValueError(f"duplicate class name(s) {dupes}: each class needs its own name")
         return value
 
+    @field_validator("template")
+    @classmethod
+    def _plain_fields(cls, value: str) -> str:
+        template_fields(value)
+        return value
+
+    @field_validator("variations")
+    @classmethod
+    def _axis_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for axis in value:
+            if axis == "prompt":
+                raise ValueError("a variation axis cannot be named 'prompt': {prompt} is the class's prompt")
+            if not axis.isidentifier():
+                raise ValueError(
+                    f"variation axis {shorten(axis, 40)} is not a name usable as {{axis}} in the template: use "
+                    "letters, digits and '_' (e.g. weather, time_of_day)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _template_axes(self) -> DataConfig:
-        import string
-
-        fields = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
+        fields = template_fields(self.template) if isinstance(self.template, str) else set()
         unknown = fields - {"prompt", *self.variations}
         if unknown:
             raise ValueError(
@@ -87,15 +164,48 @@ class DataConfig(_Section):
 class GeneratorConfig(_Section):
     kind: Literal["procedural", "diffusers"] = Field(default="procedural", description="Image generator")
     model: str = Field(default="Tongyi-MAI/Z-Image-Turbo", description="Diffusers hub id or local folder")
-    steps: int = Field(default=8, ge=1, le=1000, description="Denoising steps (diffusers)")
-    guidance_scale: float = Field(default=0.0, ge=0.0, le=50.0, description="Classifier-free guidance")
-    height: int = Field(default=1024, ge=8, le=4096, description="Image height in pixels")
-    width: int = Field(default=1024, ge=8, le=4096, description="Image width in pixels")
-    batch_size: int = Field(default=1, ge=1, le=256, description="Images per generator call")
+    steps: Int = Field(default=8, ge=1, le=1000, description="Denoising steps (diffusers)")
+    guidance_scale: Float = Field(default=0.0, ge=0.0, le=50.0, description="Classifier-free guidance")
+    height: Int = Field(default=1024, ge=8, le=4096, description="Image height in pixels")
+    width: Int = Field(default=1024, ge=8, le=4096, description="Image width in pixels")
+    batch_size: Int = Field(default=1, ge=1, le=256, description="Images per generator call")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         default="auto", description="auto: bfloat16 on CUDA, float32 on CPU"
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") != "diffusers":
+            return value  # only the diffusers generator loads a model
+        folder = resolve_path(value)
+        if folder.is_dir():
+            if not (folder / "model_index.json").is_file():
+                raise ValueError(
+                    f"folder {shorten(value, 200)} has no model_index.json, so it is not a saved diffusers pipeline "
+                    "(save one with pipe.save_pretrained(folder)), or give a hub id like owner/name"
+                )
+        elif folder.exists() or looks_like_path(value):
+            raise ValueError(
+                f"diffusers model folder {shorten(value, 200)} does not exist (looked in {Path.cwd()} and the "
+                "project folder): give an existing folder or a hub id like Tongyi-MAI/Z-Image-Turbo"
+            )
+        elif not HUB_ID.fullmatch(value):
+            raise ValueError(
+                f"{shorten(value)} is neither an existing folder nor a hub id like Tongyi-MAI/Z-Image-Turbo"
+            )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE.fullmatch(value):
+            raise ValueError(
+                f"device {shorten(value)} is not one of auto, cpu, cuda or cuda:N (N a GPU number)"
+            )
+        return value
+
     compile: bool = Field(
         default=True,
         description="Regional torch.compile of the denoiser on CUDA (1.45x measured; the first batch takes ~15 s longer)",
@@ -105,34 +215,47 @@ class GeneratorConfig(_Section):
 class TrainConfig(_Section):
     model: Literal["resnet18"] = Field(default="resnet18", description="Classifier architecture")
     weights: str = Field(default="imagenet", description="imagenet, none, or a path to a state dict")
-    image_size: int = Field(default=224, ge=16, le=1024, description="Training and evaluation input size")
-    batch_size: int = Field(default=32, ge=1, le=4096, description="Training batch size")
-    epochs: int = Field(default=8, ge=1, le=10_000, description="Training epochs")
+    image_size: Int = Field(default=224, ge=16, le=1024, description="Training and evaluation input size")
+    batch_size: Int = Field(default=32, ge=1, le=4096, description="Training batch size")
+    epochs: Int = Field(default=8, ge=1, le=10_000, description="Training epochs")
     optimizer: Literal["adam", "adamw", "sgd"] = Field(default="adam", description="Optimizer")
-    lr: float = Field(default=1e-3, gt=0.0, le=10.0, description="Learning rate")
-    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0, description="Weight decay")
+    lr: Float = Field(default=1e-3, gt=0.0, le=10.0, description="Learning rate")
+    weight_decay: Float = Field(default=0.0, ge=0.0, le=1.0, description="Weight decay")
     schedule: Literal["constant", "cosine", "onecycle"] = Field(default="constant", description="LR schedule")
-    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing")
-    ema: float = Field(
+    label_smoothing: Float = Field(default=0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing")
+    ema: Float = Field(
         default=0.0,
         ge=0.0,
         lt=1.0,
         description="Evaluate a moving average of the weights with this decay, warmed up over the first steps (0: off)",
     )
     hflip: bool = Field(default=True, description="RandomHorizontalFlip")
-    color_jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="ColorJitter strength (0: off)")
-    random_resized_crop: float = Field(
+    color_jitter: Float = Field(default=0.0, ge=0.0, le=1.0, description="ColorJitter strength (0: off)")
+    random_resized_crop: Float = Field(
         default=1.0, gt=0.0, le=1.0, description="RandomResizedCrop minimum scale (1.0: off)"
     )
-    blur: float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur")
-    grayscale: float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of greyscale")
+    blur: Float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur")
+    grayscale: Float = Field(default=0.0, ge=0.0, le=1.0, description="Probability of greyscale")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         default="auto", description="auto: bf16 on CUDA, none on CPU"
     )
-    extra_sources: dict[str, float] = Field(
+    extra_sources: dict[str, Annotated[Float, Field(ge=0.0, le=100.0)]] = Field(
         default_factory=dict, description="Extra ImageFolder dirs mixed into training: {dir = fraction}"
     )
-    num_threads: int = Field(default=0, ge=0, le=256, description="CPU threads for torch (0: all cores)")
+    num_threads: Int = Field(default=0, ge=0, le=256, description="CPU threads for torch (0: all cores)")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file(cls, value: str) -> str:
+        if value in ("imagenet", "none"):
+            return value
+        path = resolve_path(value)
+        if not path.is_file():
+            raise ValueError(
+                f"{shorten(value, 200)} is not imagenet, none, or an existing file ({path} "
+                f"{'is not a file' if path.exists() else 'does not exist'}): give a ResNet18 state dict file"
+            )
+        return value
 
 
 class EvaluateConfig(_Section):
@@ -147,7 +270,7 @@ class EvaluateConfig(_Section):
         default="none",
         description="flip: average a whole photo's prediction with its mirror image's (not multi-crop windows)",
     )
-    batch_size: int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
+    batch_size: Int = Field(default=64, ge=1, le=4096, description="Evaluation batch size")
 
     @field_validator("extra_real")
     @classmethod
@@ -163,7 +286,7 @@ class EvaluateConfig(_Section):
 
 class RunConfig(_Section):
     name: str = Field(default="run", min_length=1, max_length=200, description="Run name")
-    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Seed for every image and training")
+    seed: Int = Field(default=0, ge=0, le=2**63 - 1, description="Seed for every image and training")
     preset: str | None = Field(default=None, description="Preset this config came from")
     data: DataConfig
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
@@ -243,10 +366,19 @@ def _format_error(err: dict[str, Any]) -> str:
         return f"{key or leaf}: unknown key{hint}"
     if err["type"] == "missing":
         return f"{key}: required, but missing"
-    value = err.get("input")
-    shown = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else str(value)
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{key or 'config'}: {msg} (got {shown})"
+    if isinstance(err.get("input"), dict) and err["type"] == "value_error":
+        return f"{key or 'config'}: {msg}"  # a check across a whole section: the message names the values
+    return f"{key or 'config'}: {msg} (got {_shown(err.get('input'))})"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A found value as JSON, cut to about `limit` characters (an error never echoes a 50 MB value whole)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f'{json.dumps(value[:limit], ensure_ascii=False)[:-1]}…" ({len(value):,} characters)'
+    if isinstance(value, str | int | float | bool) or value is None:
+        return json.dumps(value, ensure_ascii=False)
+    return shorten(value, limit)
 
 
 def validate(data: dict[str, Any], source: str = "config") -> RunConfig:

@@ -191,10 +191,18 @@ class RunContext:
     def log(self, message: str, level: str = "info") -> None:
         """A line in the run's log: the catalog (for the dashboard), run.log and the event stream."""
         log.log(logging.getLevelName(level.upper()), "run %s: %s", self.run_id, message)
-        if self.dist.is_main:
-            self.records.add_log(self.run_id, message, level)
-            with self._log_file.open("a") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {level.upper():7} {message}\n")
+        if (
+            self.dist.is_main
+        ):  # a log line that cannot be kept (folder gone, disk full) must not stop the run's end
+            try:
+                self.records.add_log(self.run_id, message, level)
+            except Exception:
+                log.exception("run %s: could not record a log line in the catalog", self.run_id)
+            try:
+                with self._log_file.open("a") as f:
+                    f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {level.upper():7} {message}\n")
+            except OSError as exc:
+                log.warning("run %s: could not write %s: %s", self.run_id, self._log_file, exc)
         self.emit("log", message=message, data={"level": level})
 
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:

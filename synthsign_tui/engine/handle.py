@@ -1,14 +1,15 @@
 """One run handle that both front ends use to start, watch, cancel and resume a run.
 
-A handle comes from `launch` or `resume` (the run in its own process or processes, in their own session: it
-outlives the terminal and the front end that started it), from `start` (a thread of this process, as the
-command line's foreground `synthsign run` does), or from `attach` (any run in the catalog, for instance one
-that an earlier dashboard launched). Watching is reading the catalog, so every kind looks the same.
+A handle comes from `launch_new` or `resume` (the run in its own process or processes, in their own session:
+it outlives the terminal and the front end that started it), or from `attach` (any run in the catalog: one an
+earlier dashboard launched, or a foreground `synthsign run` in another terminal). Watching is reading the
+catalog, so every kind looks the same.
 
-`cancel` means the same thing everywhere: a run of this process gets its cancel event set; a run of another
-process gets SIGTERM on its owner (`run_owner`: the launcher while it lives, whose process group it leads,
-else the process executing the run), which the command line turns into the same cancel event. Either way
-the run stops after its current image or batch, is recorded `cancelled` and stays resumable.
+`cancel` means the same thing everywhere: SIGTERM on the run's owner (`run_owner`: the launcher while it lives, which hands the signal on once to
+each of its processes, else the process holding the run's lease), which the command line turns into the same
+cancel event. Either way the run stops after its current image or batch, is recorded `cancelled` and stays
+resumable. The signal goes to that one process, never its group: a run process must get it once (a second
+signal stops it at once), and a group may hold data-loader workers or a shell's other programs.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from synthsign_tui.catalog import Catalog, Run
+from synthsign_tui.catalog import Catalog, Run, owner_alive
+from synthsign_tui.catalog.owner import process_start
 from synthsign_tui.config import RunConfig
-from synthsign_tui.engine.context import Distributed, Event
 from synthsign_tui.engine.device import gpu_names
 from synthsign_tui.engine.processes import Launch, launch_detached, recorded_launcher, resume_detached
-from synthsign_tui.engine.runner import execute
-from synthsign_tui.liveness import process_alive
 from synthsign_tui.vocab import LIVE
 
 log = logging.getLogger(__name__)
@@ -41,13 +39,21 @@ def launch_devices() -> str:
 
 
 def run_owner(run: Run) -> int | None:
-    """The pid to signal to stop `run`: its launcher while that lives, else the process executing it; None when
-    neither is a live SynthSign process of this machine. The one place that decides who owns a run."""
-    if run.host is not None and run.host != socket.gethostname():
-        return None
-    for pid in (recorded_launcher(run.run_dir), run.pid):
-        if pid and process_alive(pid) and _is_synthsign(pid):
-            return pid
+    """The pid to signal to stop `run`: its launcher while that lives, else the process holding its lease (the
+    catalog's owner rule: pid, host and start time); None when neither is a live SynthSign process of this
+    machine. The one place that decides whom a cancel reaches."""
+    here = socket.gethostname()
+    launcher = recorded_launcher(run.run_dir)
+    if (
+        launcher
+        and run.host in (None, here)
+        and process_start(launcher) is not None
+        and _is_synthsign(launcher)
+    ):
+        return launcher
+    lease_alive = owner_alive(run.pid, run.owner_host, run.owner_start, run.heartbeat_at)
+    if run.pid and run.owner_host == here and lease_alive and _is_synthsign(run.pid):
+        return run.pid
     return None
 
 
@@ -60,16 +66,12 @@ def _is_synthsign(pid: int) -> bool:
 
 
 def signal_owner(run: Run, sig: int = signal.SIGTERM) -> bool:
-    """Send `sig` to the run's owner: its whole process group when it leads its own session (a detached
-    launch), else that process alone (a run in someone's shell, whose job may hold other programs)."""
+    """Send `sig` to the run's owner (`run_owner`) alone; False when there is none to reach."""
     pid = run_owner(run)
     if pid is None:
         return False
     try:
-        if os.getsid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return False
     log.info("run %s: sent signal %d to pid %d", run.id, sig, pid)
@@ -85,16 +87,11 @@ class RunHandle:
         run_id: int,
         *,
         launch: Launch | None = None,
-        thread: threading.Thread | None = None,
-        cancel_event: threading.Event | None = None,
     ) -> None:
         self.catalog = catalog
         self.run_id = run_id
         self.launch = launch
-        self.thread = thread
-        self.cancel_event = cancel_event
         self.cancel_requested = False
-        self.error: BaseException | None = None  # an exception of the engine itself in `start`'s thread
         if launch is not None:  # reap the launcher, so its pid never lingers as a zombie of ours
             threading.Thread(target=self._reap, name=f"reap-{run_id}", daemon=True).start()
 
@@ -129,34 +126,6 @@ class RunHandle:
         return cls(catalog, run_id, launch=launch)
 
     @classmethod
-    def start(
-        cls,
-        catalog: Catalog,
-        run_id: int,
-        *,
-        on_event: Callable[[Event], None] | None = None,
-        until: str | None = None,
-        resumed: bool = False,
-        dist: Distributed | None = None,
-    ) -> RunHandle:
-        """Execute a recorded run in a thread of this process. An exception of the engine itself (not a failed
-        run, which is recorded) is kept in `error`."""
-        cancel = threading.Event()
-        handle = cls(catalog, run_id, cancel_event=cancel)
-
-        def work() -> None:
-            try:
-                execute(
-                    run_id, catalog, on_event=on_event, cancel=cancel, until=until, resumed=resumed, dist=dist
-                )
-            except BaseException as exc:  # for the caller's thread
-                handle.error = exc
-
-        handle.thread = threading.Thread(target=work, name=f"run-{run_id}", daemon=True)
-        handle.thread.start()
-        return handle
-
-    @classmethod
     def attach(cls, catalog: Catalog, run_id: int) -> RunHandle:
         """Any recorded run, whoever started it."""
         catalog.require_run(run_id)
@@ -172,8 +141,6 @@ class RunHandle:
         return self.run().display_status()
 
     def is_live(self) -> bool:
-        if self.thread is not None:
-            return self.thread.is_alive()
         if self.launch is not None and self.launch.process.poll() is None:
             return True
         return self.status() in LIVE
@@ -185,10 +152,7 @@ class RunHandle:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            if self.thread is not None:
-                self.thread.join(0.5 if left is None else min(0.5, left))
-            else:
-                time.sleep(0.2 if left is None else min(0.2, left))
+            time.sleep(0.2 if left is None else min(0.2, left))
         return True
 
     # ------------------------------------------------------------------ stopping
@@ -197,11 +161,6 @@ class RunHandle:
         """Ask the run to stop cleanly after its current item; False when it is not running (or not here to
         reach: another machine's run)."""
         self.cancel_requested = True
-        if self.cancel_event is not None:
-            if self.thread is not None and not self.thread.is_alive():
-                return False
-            self.cancel_event.set()
-            return True
         run = self.run()
         if run.display_status() not in LIVE and (
             self.launch is None or self.launch.process.poll() is not None
@@ -210,12 +169,13 @@ class RunHandle:
         return signal_owner(run)
 
     def _reap(self) -> None:
-        """Once the launcher exits: a run it never started (still `queued` under its pid, not queued again by a
-        later resume) is recorded as what became of it."""
+        """Once the launcher exits: a run it never started (still `queued`, and by this launch: a later resume
+        records its own launcher) is recorded as what became of it."""
         code = self.launch.process.wait()
         with contextlib.suppress(Exception):  # the catalog may be gone with a test's folder
             run = self.catalog.get_run(self.run_id)
-            if run is not None and run.status == "queued" and run.pid == self.launch.process.pid:
+            mine = run is not None and recorded_launcher(run.run_dir) == self.launch.process.pid
+            if mine and run.status == "queued":
                 status = "cancelled" if self.cancel_requested else "failed"
                 self.catalog.update_run(
                     self.run_id, status=status, finished_at=time.time(),

@@ -16,9 +16,11 @@ started it; the dashboard follows it through the catalog like any other run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -152,6 +154,14 @@ def prepare_launch(
     return run.id, command
 
 
+def stop_launch(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
+    """Cancel a launched run cleanly: `signum` to the launcher alone, which hands it on to each of its processes
+    once (accelerate's launcher does; a single process is the run itself). Sending it to the whole process
+    group would reach every run process twice, and a second signal stops a run at once."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
+
+
 def launch_detached(
     config: RunConfig,
     catalog: Catalog,
@@ -162,7 +172,8 @@ def launch_detached(
     """Record a queued run and start it in the background in `num_processes` processes; returns at once.
 
     The launcher runs in its own session (closing the dashboard or its terminal does not stop it) and writes
-    its output to `launch.log` in the run folder. Cancel it with `handle.RunHandle.cancel`.
+    its output to `launch.log` in the run folder. `handle.RunHandle.cancel` (or `stop_launch`) cancels it cleanly
+    and leaves it resumable.
     """
     run_id, command = prepare_launch(config, catalog, num_processes, devices, until)
     return start_detached(run_id, catalog, command, devices)
@@ -182,9 +193,7 @@ def resume_detached(
     if num_processes is None:
         num_processes = launched_with(run.command)
     command = launch_command(run_id, catalog, num_processes, devices, until)
-    # queued at once (its process takes seconds to start), with no pid until it has one: the end of an earlier
-    # launch of the run is not this one's
-    catalog.update_run(run_id, status="queued", error=None, pid=None)
+    catalog.update_run(run_id, status="queued", error=None)  # at once: its process takes seconds to start
     return start_detached(run_id, catalog, command, devices)
 
 
@@ -207,7 +216,6 @@ def start_detached(run_id: int, catalog: Catalog, command: list[str], devices: s
             env=launch_environment(devices), start_new_session=True, cwd=os.getcwd(),
         )  # fmt: skip
     record_launcher(run_dir, process.pid)
-    catalog.update_run(run_id, pid=process.pid)  # until the run's own process records itself
     log.info("run %d launched as pid %d: %s", run_id, process.pid, command)
     return Launch(run_id, process, log_path, command)
 

@@ -23,12 +23,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from synthsign_tui.catalog import HEARTBEAT_SECONDS, Catalog, Run
+from synthsign_tui.catalog import HEARTBEAT_SECONDS, Catalog, Run, RunBusy, busy_message
 from synthsign_tui.config import RunConfig, resolve_path, validate
 from synthsign_tui.engine.context import Cancelled, Distributed, Event, RunContext
 from synthsign_tui.engine.device import default_device
-from synthsign_tui.errors import SynthSignError
-from synthsign_tui.files import write_atomic
+from synthsign_tui.errors import RuntimeFailure, SynthSignError
+from synthsign_tui.files import remove_stale_temps, write_atomic
 from synthsign_tui.vocab import RESERVED_EVALUATIONS, RESUMABLE, STAGES
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,16 @@ def create_run(
     check_inputs(config, until)
     run = catalog.create_run(config, command=command)
     run_dir = Path(run.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=False)
-    write_atomic(run_dir / "config.toml", config.to_toml())
-    write_atomic(run_dir / "command.txt", (command or "") + "\n")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+        write_atomic(run_dir / "config.toml", config.to_toml())
+        write_atomic(run_dir / "command.txt", (command or "") + "\n")
+    except OSError as exc:  # no orphan queued row for a run that never had a folder
+        catalog.delete_run(run.id, remove_folder=True)
+        raise SynthSignError(
+            f"cannot create the run folder {run_dir}: {exc.strerror or exc}; choose a writable folder with "
+            "--runs-dir PATH, or free space on its disk"
+        ) from exc
     return run
 
 
@@ -126,6 +133,13 @@ def check_resumable(run: Run) -> None:
     """Raise unless the run can be resumed: stopped (cancelled, failed, interrupted), stopped early with
     `until`, or queued by a launcher that has not started it yet."""
     status = run.display_status()
+    if status == "running":
+        raise RunBusy(busy_message(run))
+    if not run.run_dir or not Path(run.run_dir).is_dir():
+        raise SynthSignError(
+            f"run {run.id}'s folder {run.run_dir} is gone, so it cannot be resumed: start it again as a new run "
+            f"from its saved config (`synthsign show {run.id} --json` prints it)"
+        )
     finished_early = status == "done" and run.stage != STAGES[-1]
     if status not in (*RESUMABLE, "queued") and not finished_early:
         raise SynthSignError(
@@ -170,11 +184,10 @@ def execute(
     started = time.time()
     heartbeat_stop = threading.Event()
     if dist.is_main:
-        now = time.time()
-        catalog.update_run(
-            run_id, status="running", started_at=run.started_at or now, heartbeat_at=now, pid=os.getpid(),
-            finished_at=None, error=None,
-        )  # fmt: skip
+        catalog.take_lease(run_id)  # raises RunBusy while another live process runs it
+        catalog.update_run(run_id, started_at=run.started_at or time.time())
+        for path in remove_stale_temps(ctx.run_dir):
+            log.info("removed %s, left by a stopped writer", path)
         threading.Thread(target=_beat, args=(catalog, run_id, heartbeat_stop), daemon=True).start()
     ctx.emit("status", message="running", data={"status": "running"})
     status, error = "done", None
@@ -198,20 +211,39 @@ def execute(
     except SynthSignError as exc:
         status, error = "failed", str(exc)
         ctx.log(f"failed: {exc}", "error")
+    except OSError as exc:  # the machine's fault (a full disk, a folder gone): the message says all
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        log.debug("run %s failed", run_id, exc_info=True)
+        ctx.log(f"failed: {error}; fix the cause, then `synthsign resume {run_id}`", "error")
     except Exception as exc:  # recorded with its traceback, the run stays resumable
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         ctx.log("failed:\n" + traceback.format_exc(), "error")
     finally:
         heartbeat_stop.set()
     if dist.is_main:
-        prior = catalog.require_run(run_id).duration_s or 0.0
-        catalog.update_run(
-            run_id, status=status, error=error, finished_at=time.time(),
-            duration_s=prior + (time.time() - started),
-        )  # fmt: skip
+        _record_end(catalog, run_id, status, error, time.time() - started)
     dist.barrier()  # every process returns once the final status is in the catalog
     ctx.emit("status", message=status, data={"status": status, "error": error})
     return run_id
+
+
+def _record_end(catalog: Catalog, run_id: int, status: str, error: str | None, seconds: float) -> None:
+    """The run's final status; tried twice, then the failure is raised (the run, its owner gone, reads as
+    interrupted and stays resumable)."""
+    for attempt in (1, 2):
+        try:
+            prior = catalog.require_run(run_id).duration_s or 0.0
+            catalog.update_run(
+                run_id, status=status, error=error, finished_at=time.time(), duration_s=prior + seconds
+            )
+            return
+        except Exception as exc:
+            if attempt == 2:
+                raise RuntimeFailure(
+                    f"run {run_id} stopped ({status}) but the catalog could not record it: {exc}; it shows as "
+                    f"interrupted: fix the cause (disk space?) and `synthsign resume {run_id}`"
+                ) from exc
+            time.sleep(1.0)
 
 
 def _record_environment(ctx: RunContext, device: str) -> None:
@@ -250,9 +282,18 @@ def _beat(catalog: Catalog, run_id: int, stop: threading.Event) -> None:
 
 
 def evaluate_run(
-    catalog: Catalog, run_id: int, reals: dict[str, Path], checkpoint: str = "best", *, replace: bool = False
+    catalog: Catalog,
+    run_id: int,
+    reals: dict[str, Path],
+    checkpoint: str = "best",
+    *,
+    replace: bool = False,
+    cancel: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations.
+
+    Setting `cancel` stops it between images with `Cancelled`: folders already evaluated stay recorded, the one
+    being evaluated is not recorded at all.
 
     The run's own evaluations (`vocab.RESERVED_EVALUATIONS`) are never replaced; another existing evaluation
     of the same name and checkpoint is replaced only with `replace`. Both are checked before any work.
@@ -274,7 +315,12 @@ def evaluate_run(
             "to overwrite it, or choose another name"
         )
     config = validate(run.config, f"run {run_id}'s saved config")
-    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint)
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+
+    return evaluate_more(catalog, run_id, Path(run.run_dir), config, reals, checkpoint, on_image=check_cancel)
 
 
 def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ rule (a run whose process is gone reads `interrupted` at once), elapsed time mov
 run's own progress records."""
 
 import os
+import socket
 import subprocess
 import time
 
@@ -38,7 +39,14 @@ def dead_pid() -> int:
 def running_run(catalog: Catalog, name: str, pid: int, now: float, **fields):
     run = catalog.create_run(fake_config(name))
     return catalog.update_run(
-        run.id, status="running", stage="generate", started_at=now - 5, heartbeat_at=now, pid=pid, **fields
+        run.id,
+        status="running",
+        stage="generate",
+        started_at=now - 5,
+        heartbeat_at=now,
+        pid=pid,
+        owner_host=socket.gethostname(),
+        **fields,
     )
 
 

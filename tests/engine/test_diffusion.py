@@ -117,16 +117,27 @@ def assert_helpful(exc: SynthSignError, model: str) -> None:
     assert exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)
 
 
+def unchecked_cfg(model: str, **overrides) -> GeneratorConfig:
+    """A config the validators would refuse, for the generator's own checks (a saved config whose folder
+    was deleted since, say)."""
+    settings = {"kind": "diffusers", "model": model, "height": 64, "width": 48, "steps": 2, "batch_size": 3}
+    return GeneratorConfig.model_construct(**(GeneratorConfig().model_dump() | settings | overrides))
+
+
 def test_missing_folder_is_a_helpful_error(tmp_path):
     model = str(tmp_path / "no-such-model")
+    with pytest.raises(ValueError, match=f"diffusers model folder '{model}' does not exist"):
+        make_cfg(model)  # the config refuses it before a run is recorded
     with pytest.raises(SynthSignError, match="does not exist") as info:
-        DiffusersGenerator(make_cfg(model))
+        DiffusersGenerator(unchecked_cfg(model))
     assert_helpful(info.value, model)
 
 
 def test_folder_without_model_index_is_a_helpful_error(tmp_path):
+    with pytest.raises(ValueError, match="has no model_index.json"):
+        make_cfg(str(tmp_path))
     with pytest.raises(SynthSignError, match="no model_index.json") as info:
-        DiffusersGenerator(make_cfg(str(tmp_path)))
+        DiffusersGenerator(unchecked_cfg(str(tmp_path)))
     assert_helpful(info.value, str(tmp_path))
 
 
@@ -142,7 +153,7 @@ def test_unknown_hub_id_offline_is_a_helpful_error(monkeypatch, tmp_path):
 @pytest.mark.parametrize("device", ["not-a-device", "cuda:64"])
 def test_unusable_device_is_an_error(tiny_zimage_dir, device):
     with pytest.raises(SynthSignError, match="generator.device"):
-        DiffusersGenerator(make_cfg(str(tiny_zimage_dir), device=device))
+        DiffusersGenerator(unchecked_cfg(str(tiny_zimage_dir), device=device))
 
 
 def test_relative_folder_is_found_from_the_working_folder(tiny_zimage_dir, monkeypatch):

@@ -106,7 +106,11 @@ def test_evaluate_run_and_predict_paths(trained, tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     out = predict_paths(ctx.run_dir, [flat / "photo0.webp", tmp_path / "bad.jpg", real])
     assert [o["path"] for o in out[:2]] == [str(flat / "photo0.webp"), str(tmp_path / "bad.jpg")]
-    assert out[0]["predicted"] in ("stop", "warning") and out[1]["predicted"] is None and out[1]["error"]
+    assert out[0]["predicted"] in ("stop", "warning") and out[1]["predicted"] is None
+    assert out[1]["skipped"] == out[1]["error"] and out[1]["skipped"].startswith(
+        "not an image this program reads"
+    )
+    assert "skipped" not in out[0]
     assert len(out) == 2 + 6  # the folder is searched recursively: 5 photos and the broken one
     with pytest.raises(SynthSignError, match="does not exist"):
         predict_paths(ctx.run_dir, [tmp_path / "missing.png"])

@@ -204,8 +204,11 @@ def test_image_cache_decodes_each_file_once(tmp_path):
     cache = tmp_path / "cache.pt"
     images, skipped = cached_images([*paths, tmp_path / "bad.png"], 16, cache)
     assert (
-        images.shape == (3, 3, 16, 16) and images.dtype == torch.uint8 and skipped == [tmp_path / "bad.png"]
+        images.shape == (3, 3, 16, 16)
+        and images.dtype == torch.uint8
+        and list(skipped) == [tmp_path / "bad.png"]
     )
+    assert skipped[tmp_path / "bad.png"].startswith("not an image this program reads")
     paths[0].unlink()  # unchanged content is served from the cache: a deleted original is never reopened
     write_sign(paths[0], "stop", 1, size=40)  # now identical to 1.png
     again, _ = cached_images(paths, 16, cache)

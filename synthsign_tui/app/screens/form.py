@@ -9,7 +9,6 @@ field once the field was left. Keys the form does not show keep the preset's val
 from __future__ import annotations
 
 import copy
-import tomllib
 import typing
 from typing import Any
 
@@ -250,9 +249,9 @@ class FormScreen(ShowsWorkerErrors, Screen):
         set_path(data, "data.variations", variations)
         advanced = self.query_one("#advanced", TextArea).text
         try:
-            cfg.deep_update(data, tomllib.loads(advanced))
-        except tomllib.TOMLDecodeError as exc:
-            return data, f"not valid TOML: {exc}"
+            cfg.deep_update(data, cfg.parse_toml(advanced, "the advanced TOML"))
+        except cfg.ConfigError as exc:
+            return data, str(exc)
         return data, None
 
     def validate_form(self) -> dict[str, str]:

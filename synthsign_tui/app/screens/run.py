@@ -30,6 +30,7 @@ from synthsign_tui.app.widgets import (
     Thumbnails,
     confusion_table,
     image_class,
+    preview,
     probability_bars,
     progress_detail,
 )
@@ -342,7 +343,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             return
         p = self.prediction_rows[index]
         path = Path(p.path)
-        self.query_one("#preview-image").image = str(path) if path.is_file() else None
+        self.query_one("#preview-image").image = preview(path)
         text = Text(f"{path.name}\n", style="bold")
         verdict = "" if p.correct is None else (" right" if p.correct else " wrong")
         text.append(f"true {p.label or '?'}, predicted {p.predicted}{verdict}\n\n")

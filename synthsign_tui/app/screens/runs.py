@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
-from rich.console import Group
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,10 +21,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from synthsign_tui.app import settings
 from synthsign_tui.app.bindings import bindings_for
 from synthsign_tui.app.columns import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, ROW_FIELDS, plain, row_status
 from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
+from synthsign_tui.app.screens.welcome import welcome_facts, welcome_presets, welcome_text
+from synthsign_tui.errors import SynthSignError
 from synthsign_tui.vocab import LIVE, RESUMABLE
 
 PAGE = 100
@@ -36,76 +37,26 @@ NEEDS_A_RUN = {
 }  # fmt: skip
 
 
-WELCOME = """[b]Welcome to SynthSign[/b]
-
-SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion \
-model from your prompts) and measures how well it transfers to [i]real[/i] photos. A run generates its images, \
-trains, then predicts every photo of a real folder; all of it stays in this catalog to compare runs later.
-
-[b]Start here:[/b] press [reverse] 1 [/reverse] for {first}, then [reverse] ctrl+s [/reverse] in the form \
-launches it and you watch it live. Keys [reverse] 1 [/reverse]-[reverse] {last} [/reverse] open these presets:
-"""
-WELCOME_ORDER = ("road-signs-quick", "road-signs-offline", "road-signs-zimage")  # the first is "start here"
-
-
-def welcome_presets() -> list[tuple[str, str]]:
-    """(name, description) of every preset, the quickest first: the welcome screen's keys 1-9."""
-    from synthsign_tui.config import list_presets
-
-    presets = list_presets()
-    names = [n for n in WELCOME_ORDER if n in presets] + sorted(n for n in presets if n not in WELCOME_ORDER)
-    return [(name, presets[name]) for name in names][:9]
-
-
-def welcome_text(presets: list[tuple[str, str]], facts: dict[str, Any] | None, runs_dir: str) -> Group:
-    """The empty catalog's guide; `facts` (from a worker) adds what each preset needs and the real folder."""
-    first = f"[b cyan]{presets[0][0]}[/]" if presets else "a preset"
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True)
-    grid.add_column(ratio=1)
-    for i, (name, about) in enumerate(presets, 1):
-        needs = None if facts is None else facts["notes"].get(name, [])
-        state = "[dim]checking…[/]" if needs is None else "[green]✓ ready here[/]" if not needs else ""
-        grid.add_row(f"[reverse] {i} [/]", f"[b cyan]{name}[/]", Text.from_markup(f"{about}  {state}"))
-        for note in needs or []:
-            grid.add_row("", "", Text.from_markup(f"[yellow]! {escape(note)}[/]"))
-    real = escape(facts["real"]) if facts else "…"
-    end = (
-        f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
-        "own, set evaluate.real_dir in the form to a folder with one sub-folder per class. From a shell, "
-        "[b]synthsign run --preset NAME[/b] runs without the dashboard; its run shows up here live.\n\n"
-        "[reverse] n [/reverse] form from the default preset   [reverse] ? [/reverse] every key   "
-        "[reverse] q [/reverse] quit"
-    )
-    intro = WELCOME.format(first=first, last=max(len(presets), 1))
-    return Group(Text.from_markup(intro), grid, Text.from_markup(end))
-
-
-def welcome_facts(presets: list[tuple[str, str]]) -> dict[str, Any]:
-    """What each preset lacks on this machine, and the default real folder; disk and nvidia-smi: for a worker."""
-    from synthsign_tui.config import load_config, resolve_path
-    from synthsign_tui.engine import readiness
-    from synthsign_tui.files import is_image
-
-    configs = {name: load_config(preset=name) for name, _ in presets}
-    notes = {name: readiness.notes(config) for name, config in configs.items()}
-    real = "none"
-    if configs:
-        folder = next(iter(configs.values())).evaluate.real_dir
-        root = resolve_path(folder)
-        photos = sum(1 for p in root.rglob("*") if is_image(p)) if root.is_dir() else 0
-        real = f"{folder} ({photos} photos)" if photos else f"{folder} (missing: set evaluate.real_dir)"
-    return {"notes": notes, "real": real}
-
-
 class RunsLoaded(Message):
     def __init__(
-        self, generation: int, rows: list[Any], matching: int, total: int, append: bool, last: float
+        self,
+        generation: int,
+        rows: list[Any],
+        matching: int,
+        total: int,
+        append: bool,
+        last: float,
+        text: str,
     ):
         super().__init__()
         self.generation, self.rows, self.matching, self.total = generation, rows, matching, total
-        self.append, self.last_update = append, last
+        self.append, self.last_update, self.text = append, last, text
+
+
+class RunsFailed(Message):
+    def __init__(self, generation: int, text: str, error: str) -> None:
+        super().__init__()
+        self.generation, self.text, self.error = generation, text, error
 
 
 class RunsChanged(Message):
@@ -121,6 +72,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
+        self._good_filter = ""  # the last filter the catalog ran: the one saved
         self.sort_key = "created"
         self.descending = True
         self.columns: list[str] = list(DEFAULT_COLUMNS)
@@ -176,25 +128,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
     def load_settings(self) -> None:
-        get = self.catalog.get_setting
-        saved = {
-            "filter": get("dashboard.filter", ""),
-            "sort": get("dashboard.sort", "created:desc"),
-            "columns": get("dashboard.columns"),
-        }
-        self.app.call_from_thread(self._apply_settings, saved)
+        self.app.call_from_thread(self._apply_settings, *settings.read_view(self.catalog))
 
-    def _apply_settings(self, saved: dict[str, Any]) -> None:
-        key, _, direction = (saved["sort"] or "created:desc").partition(":")
-        if any(c.sort == key for c in COLUMNS):
-            self.sort_key, self.descending = key, direction != "asc"
-        if saved["columns"]:
-            try:
-                cols = [c for c in json.loads(saved["columns"]) if c in COLUMN_BY_KEY]
-            except ValueError:
-                cols = []
-            self.columns = ["id", *(c for c in cols if c != "id")] if cols else self.columns
-        self.filter_text = saved["filter"] or ""
+    def _apply_settings(self, view: settings.View, notices: list[str]) -> None:
+        for notice in notices:  # a stored value that failed was reset: said once, never a dialog
+            self.notify(notice, title="Saved view reset", severity="warning", timeout=12)
+        self.sort_key, self.descending, self.columns = view.sort_key, view.descending, view.columns
+        self.filter_text = self._good_filter = view.filter_text
         with self.prevent(Input.Changed):
             self.query_one("#filter", Input).value = self.filter_text
         self._ready = True
@@ -223,19 +163,35 @@ class RunsScreen(ShowsWorkerErrors, Screen):
 
         # the match count comes with the page (a window over the filtered rows): one scan, not two
         columns = (*(getattr(Run, f) for f in ROW_FIELDS), func.count().over().label("n_matching"))
-        stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
-        with self.catalog.session() as s:
-            rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
-            matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
-            total = s.execute(select(func.count()).select_from(Run)).scalar_one()
-            last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
-        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last))
+        try:
+            stmt = query.statement(text, order_by=sort, descending=descending, columns=columns)
+            with self.catalog.session() as s:
+                rows = list(s.execute(stmt.limit(limit).offset(offset)).all())
+                matching = rows[0].n_matching if rows else (0 if offset == 0 else self.matching)
+                total = s.execute(select(func.count()).select_from(Run)).scalar_one()
+                last = s.execute(select(func.max(Run.updated_at))).scalar_one() or 0.0
+        except SynthSignError as exc:  # a filter the catalog refuses: said beside the filter input
+            self.post_message(RunsFailed(generation, text, str(exc)))
+            return
+        self.post_message(RunsLoaded(generation, rows, matching, total, offset > 0, last, text))
+
+    def on_runs_failed(self, message: RunsFailed) -> None:
+        if message.generation != self._generation:
+            return
+        self._loading = False
+        self._show_filter_error(message.error)
+        if message.text != self._good_filter:
+            self.filter_text = self._good_filter  # back to the last filter that worked
+            self.reload()
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if message.generation != self._generation:
             return
         self._loading = False
         self._live_shown.clear()
+        if message.text != self._good_filter:  # saved only once the catalog has run it
+            self._good_filter = message.text
+            self._save(settings.FILTER, message.text)
         self.matching, self.total = message.matching, message.total
         self.last_update = max(self.last_update, message.last_update)
         table = self.table
@@ -332,9 +288,13 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         from synthsign_tui.catalog import Run, query
 
         columns = tuple(getattr(Run, f) for f in ROW_FIELDS)
-        stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
-        with self.catalog.session() as s:
-            rows = list(s.execute(stmt).all())
+        try:
+            stmt = query.statement(text, columns=columns).where(Run.updated_at > since)
+            with self.catalog.session() as s:
+                rows = list(s.execute(stmt).all())
+        except SynthSignError:
+            return  # the table's own query reports it beside the filter
+
         if rows:
             self.post_message(RunsChanged(rows, max(r.updated_at for r in rows)))
 
@@ -417,11 +377,11 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         elif sort != self.sort_key:
             self.sort_key, self.descending = sort, sort not in ("name", "id", "status", "tags", "generator")
         self.reload(limit=PAGE)
-        self._save("dashboard.sort", f"{self.sort_key}:{'desc' if self.descending else 'asc'}")
+        self._save(settings.SORT, settings.sort_setting(self.sort_key, self.descending))
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save(self, key: str, value: str) -> None:
-        self.catalog.set_setting(key, value)
+        settings.save(self.catalog, key, value)
 
     # ------------------------------------------------------------------ filter
 
@@ -429,17 +389,19 @@ class RunsScreen(ShowsWorkerErrors, Screen):
     def filter_changed(self, event: Input.Changed) -> None:
         from synthsign_tui.catalog import query
 
-        error = self.query_one("#filter-error", Static)
         try:
             query.parse(event.value)
         except query.QueryError as exc:
-            error.update(f"[red]✗[/] {exc}")
-            error.display = True
+            self._show_filter_error(str(exc))
             return
-        error.display = False
+        self.query_one("#filter-error", Static).display = False
         self.filter_text = event.value
         self.reload(limit=PAGE)
-        self._save("dashboard.filter", event.value)
+
+    def _show_filter_error(self, message: str) -> None:
+        error = self.query_one("#filter-error", Static)
+        error.update(f"[red]✗[/] {escape(message)}")
+        error.display = True
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -568,7 +530,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
             if columns:
                 self.columns = ["id", *(c for c in columns if c != "id")]
                 self.reload()
-                self._save("dashboard.columns", json.dumps(columns))
+                self._save(settings.COLUMNS_KEY, json.dumps(self.columns))
 
         self.app.push_screen(ColumnsModal([(c.key, c.label) for c in COLUMNS], self.columns), chosen)
 

@@ -1,13 +1,35 @@
-"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics)."""
+"""Images in the terminal: the thumbnails of generated images (textual-image picks half-blocks or graphics).
+
+Every image shown goes through the one safe loader (`synthsign_tui.imagefiles`): a FIFO, a huge or broken
+file shows as no image instead of blocking or crashing the dashboard.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
+
+from synthsign_tui.imagefiles import UnreadableImage, open_image
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+PREVIEW_SIDE = 512  # pixels; a terminal cell grid never shows more
+
+
+def preview(path: str | Path) -> Image.Image | None:
+    """The image at `path` through the safe loader, shrunk for the terminal; None when it cannot be shown."""
+    try:
+        image = open_image(path)
+    except UnreadableImage:
+        return None
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return image
 
 
 def image_class(mode: str):
@@ -49,7 +71,7 @@ class Thumbnails(Grid):
             image = self.query_one(f"#thumb-image-{i}")
             caption = self.query_one(f"#thumb-caption-{i}", Static)
             path = Path(sample.path)
-            image.image = str(path) if path.is_file() else None
+            image.image = preview(path)
             text = Text(sample.label, style="bold")
             text.append(" " + (sample.prompt or path.name), style="dim")
             caption.update(text)

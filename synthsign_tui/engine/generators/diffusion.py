@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from synthsign_tui.config import GeneratorConfig, resolve_path
+from synthsign_tui.config.model import looks_like_path
 from synthsign_tui.errors import SynthSignError
 
 if TYPE_CHECKING:
@@ -84,11 +85,6 @@ def _how_to_get_model(model: str) -> str:
     )
 
 
-def _looks_like_path(model: str) -> bool:
-    """Hub ids are "owner/name"; anything else with a path separator or a leading ./ ~ / is meant as a folder."""
-    return model.startswith((".", "~", "/")) or "\\" in model or model.count("/") > 1
-
-
 def load_pipeline(model: str, dtype: torch.dtype):
     """`DiffusionPipeline.from_pretrained` for a hub id or a local folder; failures become a SynthSignError.
 
@@ -109,7 +105,7 @@ def load_pipeline(model: str, dtype: torch.dtype):
         except (OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise SynthSignError(f"diffusers model folder {model!r} could not be loaded: {reason}") from None
-    if _looks_like_path(model):
+    if looks_like_path(model):
         raise SynthSignError(f"diffusers model folder {model!r} does not exist.\n" + _how_to_get_model(model))
 
     try:

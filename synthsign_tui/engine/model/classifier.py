@@ -14,6 +14,7 @@ from torch import nn
 
 from synthsign_tui.config import resolve_path
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.faults import fault_point
 from synthsign_tui.files import atomic_path
 from synthsign_tui.vocab import BACKGROUND_CLASS
 
@@ -84,6 +85,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+        fault_point("train.checkpoint-temp")
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,8 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from synthsign_tui.errors import SynthSignError
-from synthsign_tui.files import is_image
+from synthsign_tui.files import atomic_path, is_image
+from synthsign_tui.imagefiles import UnreadableImage, open_image
 
 if TYPE_CHECKING:
     from synthsign_tui.engine.context import RunContext
@@ -27,11 +27,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """An RGB uint8 tensor [3, H, W]; raises OSError or ValueError for a file that is not a readable image."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return v2.functional.pil_to_tensor(im.convert("RGB"))
+    """An RGB uint8 tensor [3, H, W] through the one safe loader; raises UnreadableImage saying why not."""
+    return v2.functional.pil_to_tensor(open_image(path))
 
 
 def fit_square(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -76,8 +73,8 @@ def class_folder_images(root: Path, classes: list[str], what: str) -> list[tuple
 
 def cached_images(
     paths: list[Path], size: int, cache_file: Path, ctx: RunContext | None = None
-) -> tuple[torch.Tensor, list[Path]]:
-    """uint8 [N, 3, size, size] for the readable `paths` (and the unreadable ones, skipped), decoding each once.
+) -> tuple[torch.Tensor, dict[Path, str]]:
+    """uint8 [N, 3, size, size] for the readable `paths`, and {unreadable path: reason}, decoding each once.
 
     The cache file maps sha1(file bytes) to the resized tensor; it only grows, so a resumed or repeated run
     decodes nothing it has seen. Memory: 150 KB per image at 224 px.
@@ -88,13 +85,13 @@ def cached_images(
         cached = dict(zip(saved["keys"], saved["images"], strict=True))
     keys = [hashlib.sha1(p.read_bytes()).hexdigest() for p in paths]
     todo = sorted({k: p for k, p in zip(keys, paths, strict=True) if k not in cached}.items())
-    bad: set[str] = set()
+    bad: dict[str, str] = {}
     last_report = 0.0
     for i, (key, path) in enumerate(todo):
         try:
             cached[key] = fit_square(read_image(path), size)
-        except (OSError, ValueError) as exc:
-            bad.add(key)
+        except UnreadableImage as exc:
+            bad[key] = str(exc)
             log.warning("skipping unreadable image %s: %s", path, exc)
         if ctx is not None:
             ctx.check_cancel()
@@ -103,10 +100,9 @@ def cached_images(
                 ctx.emit("progress", stage="train", message=f"decoding images {i + 1}/{len(todo)}")
     if len(todo) > len(bad):
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.tmp-{os.getpid()}")
-        torch.save({"keys": list(cached), "images": torch.stack(list(cached.values()))}, tmp)
-        os.replace(tmp, cache_file)
-    skipped = [p for k, p in zip(keys, paths, strict=True) if k in bad]
+        with atomic_path(cache_file) as tmp:
+            torch.save({"keys": list(cached), "images": torch.stack(list(cached.values()))}, tmp)
+    skipped = {p: bad[k] for k, p in zip(keys, paths, strict=True) if k in bad}
     images = [cached[k] for k in keys if k not in bad]
     return (torch.stack(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8)), skipped
 

@@ -47,6 +47,8 @@ from synthsign_tui.engine.model.images import (
 from synthsign_tui.engine.model.metrics import task_accuracy, task_balanced_accuracy
 from synthsign_tui.engine.records import Records
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.faults import fault_point
+from synthsign_tui.imagefiles import UnreadableImage
 from synthsign_tui.vocab import BACKGROUND_CLASS as BACKGROUND
 from synthsign_tui.vocab import SYNTHETIC_VAL
 
@@ -153,8 +155,8 @@ def classify(
         for n, (path, _) in enumerate(items):
             try:
                 image = read_image(path)
-            except (OSError, ValueError) as exc:
-                skipped.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+            except UnreadableImage as exc:
+                skipped.append({"path": str(path), "reason": str(exc)})
                 continue
             finally:
                 if on_image is not None:
@@ -342,6 +344,7 @@ def evaluate_stage(ctx: RunContext) -> None:
             )  # fmt: skip
             if dist.is_main:
                 ctx.records.add_evaluation(ctx.run_id, result, predictions, primary=name == "real")
+                fault_point("evaluate.record")
             ctx.emit("evaluation", data=result)
             ctx.log(_describe(result))
             for item in result["skipped"]:
@@ -355,8 +358,12 @@ def evaluate_more(
     config: RunConfig,
     reals: dict[str, Path],
     checkpoint: str = "best",
+    on_image: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations."""
+    """Evaluate a finished run on more real folders ({name: dir}); stored as more (non-primary) evaluations.
+
+    `on_image` is called after each image (it may raise `Cancelled`: the folder being evaluated is not recorded).
+    """
     model, meta = load_model(Path(run_dir) / "checkpoints", checkpoint, config)
     results = []
     for name, folder in reals.items():
@@ -364,7 +371,7 @@ def evaluate_more(
         items = folder_images(root, config.class_names, f"--real {name}={folder}:")
         result, predictions = evaluate_folder(
             model, meta, name, checkpoint, items, root, multicrop=config.evaluate.multicrop,
-            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta,
+            batch_size=config.evaluate.batch_size, tta=config.evaluate.tta, on_image=on_image,
         )  # fmt: skip
         records.add_evaluation(run_id, result, predictions)
         records.add_log(run_id, "evaluate: " + _describe(result))
@@ -375,7 +382,7 @@ def evaluate_more(
 def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
     """Predictions of a run's best checkpoint for image files and folders (searched recursively), in order.
 
-    An unreadable file comes back as {path, predicted: None, error: reason}.
+    A file the safe loader refuses comes back as {path, predicted: None, error: reason, skipped: reason}.
     """
     model, meta = load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt")
     items: list[tuple[Path, str | None]] = []
@@ -390,6 +397,9 @@ def predict_paths(run_dir: Path, paths: list[Path]) -> list[dict[str, Any]]:
     predictions, skipped = classify(
         model, meta, items, multicrop=settings["multicrop"], tta=settings.get("tta", "none")
     )
-    errors = {s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"]} for s in skipped}
+    errors = {
+        s["path"]: {"path": s["path"], "predicted": None, "error": s["reason"], "skipped": s["reason"]}
+        for s in skipped
+    }
     done = {p["path"]: p for p in predictions}
     return [done.get(str(p)) or errors[str(p)] for p, _ in items]

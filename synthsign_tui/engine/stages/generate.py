@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthsign_tui.config import GeneratorConfig, RunConfig
+from synthsign_tui.faults import fault_point
+from synthsign_tui.files import write_atomic
 from synthsign_tui.vocab import BACKGROUND_CLASS
 
 if TYPE_CHECKING:
@@ -173,8 +174,6 @@ class PartCounter:
 
 
 def write_manifest(dataset: Path, rows) -> None:
-    from synthsign_tui.files import write_atomic
-
     rows = sorted(rows, key=lambda r: r["file_name"])
     write_atomic(dataset / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     # Hugging Face's imagefolder reads one metadata file per split folder, with names relative to it
@@ -190,16 +189,11 @@ def write_manifest(dataset: Path, rows) -> None:
 
 
 def save_png(image, path: Path) -> str:
-    """Write a PNG under a temporary name, then rename; returns its sha256."""
+    """Write a PNG through the atomic writer (temporary name, then rename); returns its sha256."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = buffer.getvalue()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -264,19 +258,25 @@ def generate_stage(ctx: RunContext) -> None:
                 t0 = time.time()
                 results = generator.generate(batch)
                 seconds = (time.time() - t0) / len(batch)
-                samples = []
+                # Files first, then the catalog (replacing rows of images remade after a stop), then the
+                # manifest: an image is finished only once in the manifest, so a stop anywhere remakes it.
+                rows, samples = [], []
                 for job, (image, extra) in zip(batch, results, strict=True):
                     sha = save_png(image, dataset / job.file_name)
-                    row = manifest_row(job, config.generator, sha, seconds, extra)
-                    manifest.write(json.dumps(row, sort_keys=True) + "\n")
-                    manifest.flush()
-                    done_rows[job.file_name] = row
+                    fault_point("generate.image")
+                    rows.append(manifest_row(job, config.generator, sha, seconds, extra))
                     samples.append(
                         {"path": str(dataset / job.file_name), "label": job.label, "split": job.split,
                          "prompt": job.prompt, "seed": job.seed}
                     )  # fmt: skip
                 if dist.is_main:
                     records.add_samples(ctx.run_id, samples)
+                    fault_point("generate.samples")
+                for row in rows:
+                    manifest.write(json.dumps(row, sort_keys=True) + "\n")
+                    manifest.flush()
+                    done_rows[row["file_name"]] = row
+                fault_point("generate.manifest")
                 last = batch[-1]
                 report(f"{last.label}: {last.prompt}")
                 ctx.emit("sample", stage="generate", data={"samples": samples})

@@ -41,6 +41,8 @@ from synthsign_tui.engine.model.images import (
 )
 from synthsign_tui.engine.model.metrics import task_balanced_accuracy
 from synthsign_tui.errors import SynthSignError
+from synthsign_tui.faults import fault_point
+from synthsign_tui.files import remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +197,8 @@ def train_stage(ctx: RunContext) -> None:
     classes = run_classes(config)
     last_path, best_path = ctx.checkpoint_dir / "last.pt", ctx.checkpoint_dir / "best.pt"
     resume = torch.load(last_path, map_location="cpu", weights_only=True) if last_path.exists() else None
+    if ctx.dist.is_main:
+        _repair_records(ctx, resume)
     if resume is not None and resume["epoch"] >= cfg.epochs:
         ctx.log(f"training already finished ({resume['epoch']} epochs); keeping {last_path}")
         return
@@ -217,7 +221,7 @@ def train_stage(ctx: RunContext) -> None:
 
 
 def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
-    config, cfg, main = ctx.config, ctx.config.train, ctx.dist.is_main
+    config, cfg = ctx.config, ctx.config.train
     mean, std, size = IMAGENET_MEAN, IMAGENET_STD, cfg.image_size
     train_files, val_files = _training_files(ctx, classes)
     started = time.time()
@@ -230,9 +234,9 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         ctx.dist.on_main(fill_cache)
     train_x, bad_train = cached_images([p for p, _ in train_files], size, cache, ctx)
     val_x, bad_val = cached_images([p for p, _ in val_files], size, cache, ctx)
-    for path in bad_train + bad_val:
-        ctx.log(f"skipped unreadable image {path}", "warning")
-    bad = set(bad_train + bad_val)
+    bad = bad_train | bad_val
+    for path, reason in bad.items():
+        ctx.log(f"skipped {path}: {reason}", "warning")
     train_y = torch.tensor([c for p, c in train_files if p not in bad], dtype=torch.long)
     val_y = torch.tensor([c for p, c in val_files if p not in bad], dtype=torch.long)
     if len(train_y) == 0:
@@ -275,8 +279,6 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         first_epoch, best_acc = resume["epoch"] + 1, resume["best_val_acc"]
-        if main:
-            ctx.records.delete_steps_after(ctx.run_id, resume["epoch"])
         ctx.log(f"resuming after epoch {resume['epoch']} of {cfg.epochs}")
     else:
         val_loss, val_acc = evaluate(model, val_loader, accelerator, mean, std, len(config.class_names))
@@ -319,15 +321,17 @@ def _train(ctx, accelerator, classes, resume, last_path, best_path) -> None:
         if accelerator.is_main_process:
             trained = _cpu_state(accelerator.unwrap_model(model))
             state = trained if ema is None else _cpu_state(ema.module)
-            extra = {"epoch": epoch, "val_acc": val_acc, "best_val_acc": best_acc}
+            extra = {"epoch": epoch, "val_acc": val_acc, "best_val_acc": best_acc, "metrics": row}
             if is_best:
                 save_checkpoint(best_path, {**meta, **extra, "model": state})
             resumable = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
             if ema is not None:
                 resumable.update(train_model=trained, ema_steps=int(ema.n_averaged))
             save_checkpoint(last_path, {**meta, **extra, "model": state, **resumable})
+            fault_point("train.checkpoint")
         accelerator.wait_for_everyone()
         _record_epoch(ctx, row)
+        fault_point("train.epoch")
         val_text = "no val split" if val_acc is None else f"val loss {val_loss:.3f}, val acc {val_acc:.3f}"
         ctx.log(
             f"epoch {epoch}/{cfg.epochs}: train loss {train_loss:.3f}, train acc {train_acc:.3f}, {val_text}, "
@@ -366,6 +370,22 @@ def _check_cancel(ctx: RunContext, accelerator) -> None:
         raise Cancelled()
 
 
+def _repair_records(ctx: RunContext, resume: dict[str, Any] | None) -> None:
+    """Make the catalog agree with the checkpoint after any stop, before training goes on.
+
+    The checkpoint is the truth: step rows of epochs after it (an epoch cut short) are dropped, so the rerun
+    epoch is not drawn twice, and its own epoch's row, lost when a stop fell between writing `last.pt` and
+    recording the epoch, is recorded again from the metrics the checkpoint carries. Stale temporary files of
+    a writer that was killed are removed."""
+    for folder in (ctx.checkpoint_dir, ctx.run_dir / "cache"):
+        for path in remove_stale_temps(folder):
+            ctx.log(f"removed {path.name}, left by a stopped writer")
+    ctx.records.delete_steps_after(ctx.run_id, resume["epoch"] if resume is not None else 0)
+    if resume is not None and "metrics" in resume:  # recorded again as it was, not an event: no news
+        row = dict(resume["metrics"])
+        ctx.records.add_epoch(ctx.run_id, row.pop("epoch"), **row)
+
+
 def _record_epoch(ctx: RunContext, row: dict[str, Any]) -> None:
     if ctx.dist.is_main:
         ctx.records.add_epoch(ctx.run_id, row["epoch"], **{k: v for k, v in row.items() if k != "epoch"})
@@ -394,5 +414,6 @@ class StepRecorder:
         self.last_loss = self.rows[-1]["loss"]
         if self.ctx.dist.is_main:
             self.ctx.records.add_steps(self.ctx.run_id, self.rows)
+            fault_point("train.steps")
         self.ctx.emit("step", data={"steps": self.rows})
         self.rows, self.losses = [], []
