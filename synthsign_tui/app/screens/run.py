@@ -116,7 +116,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             ("true", "true"),
             ("pred", "predicted"),
             ("conf", "conf"),
-            ("box", "box (x,y wxh)"),
+            ("box", "box"),
             ("set", "evaluation"),
             ("file", "file"),
         ):
