@@ -8,8 +8,9 @@ Each measure runs the real app headless (Textual renders every frame, to no term
 - idle_cpu_pct: CPU used by the app process over 10 s on the runs screen, nothing running (% of one core).
 - open_10k_s / sort_10k_s / filter_10k_s: a catalog of 10,000 runs with 50 epochs each: cold open to painted
   table (child process), re-sort by another column, filter `real_bal_acc>0.5 generator=procedural`.
-- live_over_headless: training images/s of a small run (480 training images, 3 epochs) with the live run screen open / the same run headless
-  (both in a worker thread, nobody pressing keys), and on a third run key-to-repaint time (`l` redraws the plots).
+- live_over_headless: training images/s of a small run (480 training images, 3 epochs) in its own process, as
+  the dashboard launches runs, with the live run screen following it / with nobody watching (3 rounds
+  alternating, medians), and on another run key-to-repaint time (`l` redraws the plots).
 - memory_growth_mb: RSS growth while the run screen follows a long run (20,000 steps, 400 epochs, 5,000 log
   lines written by another thread) after the first 10 %.
 Prints a table; with --json, a last line of JSON with those keys.
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -307,18 +309,17 @@ async def memory_growth(tmp: Path) -> tuple[float, float]:
     return samples[-1] - samples[0], time.time() - t0
 
 
-def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
-    """Training images/s of small runs alternating headless / with the live run screen open (epochs after the
-    first, median per mode), and key-to-repaint time on a separate live run.
-
-    Both modes train in a worker thread, as the app does: on this 2-core machine torch trains several times
-    faster in a non-main thread than in the main one, which would swamp what the dashboard costs.
+def training_overhead(tmp: Path, rounds: int = 3, keys_run: bool = True) -> dict[str, Any]:
+    """Training images/s of small runs, each in its own process as the dashboard launches them, alternating
+    headless (nobody watching) and followed by the dashboard's live run screen, system panel on (per run the
+    median of its epochs after the first; per mode the median over `rounds`); and key-to-repaint time on a
+    separate watched run. Other programs on the machine change the numbers: read the per-round values too.
     """
-    from synthsign_tui import engine
     from synthsign_tui.app.screens.run import RunScreen
     from synthsign_tui.app.widgets import MetricPlot
     from synthsign_tui.catalog import Catalog
     from synthsign_tui.config import preset_dict, validate
+    from synthsign_tui.engine.handle import RunHandle
 
     data = preset_dict("road-signs-offline")
     data["data"].update(images_per_class=300, background_images=0, val_fraction=0.2)
@@ -326,6 +327,7 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
     data["train"].update(epochs=3, image_size=64, batch_size=32, weights="none")
     data["evaluate"]["multicrop"] = "off"
     rates: dict[str, list[float]] = {"headless": [], "live": []}
+    watch_cpu: list[float] = []  # the dashboard's CPU while it follows a run, % of one core
     keys: list[float] = []
     painted: list[float] = []
     render = MetricPlot.render
@@ -335,16 +337,24 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
         painted.append(time.perf_counter())
         return result
 
-    def epoch_rates(catalog, run_id) -> list[float]:
-        return [e.images_per_s for e in catalog.epochs(run_id) if e.epoch > 1 and e.images_per_s]
+    def launch(name: str) -> RunHandle:
+        return RunHandle.launch_new(validate({**data, "name": name}), Catalog(tmp / f"{name}.db"))
 
-    async def follow(app, press_keys: bool) -> None:
+    def run_rate(handle: RunHandle) -> float:
+        epochs = handle.catalog.epochs(handle.run_id)
+        assert handle.run().status == "done", f"run {handle.run().name} ended {handle.run().status}"
+        return statistics.median(e.images_per_s for e in epochs if e.epoch > 1 and e.images_per_s)
+
+    async def follow(handle: RunHandle, press_keys: bool) -> None:
         """Watch the run to its end; with `press_keys`, toggle the log scale every 0.5 s and time the repaint."""
+        app = make_app(handle.catalog.path)
+        app.live_system = True  # what a user sees: the system panel reads CPU and memory every second
         async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 900
-            while (
-                not app.run_workers or any(w.is_running for w in app.run_workers)
-            ) and time.monotonic() < deadline:
+            await settle(app, pilot)
+            app.open_run(handle.run_id)
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            deadline = time.monotonic() + 1800
+            while handle.is_live() and time.monotonic() < deadline:
                 await pilot.pause(0.5)
                 screen = app.screen
                 training = (
@@ -361,32 +371,31 @@ def training_overhead(tmp: Path, rounds: int = 2) -> dict[str, float]:
                     if painted:
                         keys.append(painted[0] - t0)
                     await press
+            if not press_keys:
+                watch_cpu.append(100 * (time.process_time() - cpu0) / (time.monotonic() - wall0))
 
     for i in range(rounds):
-        headless_db = Catalog(tmp / f"headless-{i}.db")
-        out: dict[str, int] = {}
-        config = validate({**data, "name": f"headless-{i}"})
-        thread = threading.Thread(
-            target=lambda c=config, db=headless_db, o=out: o.update(id=engine.start_run(c, db))
-        )
-        thread.start()
-        thread.join()
-        rates["headless"].extend(epoch_rates(headless_db, out["id"]))
-        db = tmp / f"live-{i}.db"
-        asyncio.run(follow(make_app(db, launch=validate({**data, "name": f"live-{i}"})), press_keys=False))
-        live_catalog = Catalog(db)
-        rates["live"].extend(epoch_rates(live_catalog, live_catalog.list_runs()[0].id))
+        handle = launch(f"headless-{i}")
+        handle.join()
+        rates["headless"].append(run_rate(handle))
+        handle = launch(f"live-{i}")
+        asyncio.run(follow(handle, press_keys=False))
+        handle.join()
+        rates["live"].append(run_rate(handle))
     # key-to-repaint on its own run: a key twice a second re-renders both plots, which no watcher does
     MetricPlot.render = timed_render
     try:
-        asyncio.run(
-            follow(make_app(tmp / "keys.db", launch=validate({**data, "name": "keys"})), press_keys=True)
-        )
+        if keys_run:
+            handle = launch("keys")
+            asyncio.run(follow(handle, press_keys=True))
+            handle.join()
     finally:
         MetricPlot.render = render
     return {
         "headless": statistics.median(rates["headless"]),
         "live": statistics.median(rates["live"]),
+        "rounds": rates,
+        "watch_cpu_pct": statistics.median(watch_cpu),
         "key_median_ms": 1000 * statistics.median(keys) if keys else float("nan"),
         "key_max_ms": 1000 * max(keys) if keys else float("nan"),
     }
@@ -401,6 +410,9 @@ def main() -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--quick", action="store_true", help="skip the training-overhead run")
     which.add_argument("--training-only", action="store_true", help="only the training-overhead run")
+    parser.add_argument(
+        "--no-keys", action="store_true", help="skip the key-to-repaint run of the training measure"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results: dict[str, float | None] = {}
@@ -446,16 +458,19 @@ def main() -> int:
             results["live_over_headless"] = None
             notes["live_over_headless"] = "skipped (--quick)"
         else:
-            train = training_overhead(tmp)
+            train = training_overhead(tmp, keys_run=not args.no_keys)
             results["live_over_headless"] = train["live"] / train["headless"]
             notes["live_over_headless"] = (
-                f"{train['live']:.0f} vs {train['headless']:.0f} train images/s; key to repaint while training "
+                f"{train['live']:.1f} vs {train['headless']:.1f} train images/s (medians; per round: watched "
+                f"{', '.join(f'{r:.1f}' for r in train['rounds']['live'])}, headless "
+                f"{', '.join(f'{r:.1f}' for r in train['rounds']['headless'])}); the dashboard used "
+                f"{train['watch_cpu_pct']:.1f} % of a core while following; key to repaint while training "
                 f"{train['key_median_ms']:.0f} ms median, {train['key_max_ms']:.0f} ms worst"
             )
 
     targets = {
         "first_paint_s": "< 1 s", "live_latency_s": "< 1 s", "idle_cpu_pct": "< 2 %", "open_10k_s": "< 1 s",
-        "sort_10k_s": "< 0.2 s", "filter_10k_s": "< 0.2 s", "live_over_headless": ">= 0.95", "memory_growth_mb": "flat",
+        "sort_10k_s": "< 0.2 s", "filter_10k_s": "< 0.2 s", "live_over_headless": ">= 0.97", "memory_growth_mb": "flat",
     }  # fmt: skip
     print(f"{'measure':<20} {'value':>9}  {'target':<8}  notes")
     for key, value in results.items():

@@ -10,6 +10,7 @@ STAGE_UNITS = {"generate": "img", "train": "step", "evaluate": "img"}
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 RESUMABLE = ("failed", "cancelled", "interrupted")  # stopped runs that `synthsign resume` continues
+LIVE = ("running", "queued")  # runs with a process behind them (or about to have one)
 
 CHECKPOINTS = ("before", "best", "last")  # the model before training, the best epoch, the last epoch
 SYNTHETIC_VAL = "synthetic-val"  # the run's own evaluation on its synthetic validation split

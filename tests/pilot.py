@@ -31,11 +31,12 @@ def make_app(db: Path, **kwargs) -> SynthSignApp:
     return SynthSignApp(db, **kwargs)
 
 
-def tiny_run(name: str) -> RunConfig:
-    """TINY_FORM as a config, without background images, multi-crop or localiser (as `fill_tiny_form` types them)."""
+def tiny_run(name: str, **overrides: str) -> RunConfig:
+    """TINY_FORM as a config, without background images, multi-crop or localiser (as `fill_tiny_form` types them);
+    `overrides` as section__key="value", e.g. train__epochs="300" for a run that a cancel reaches."""
     data = preset_dict("road-signs-offline")
     data["name"] = name
-    for key, value in TINY_FORM.items():
+    for key, value in {**TINY_FORM, **{k.replace("__", "."): v for k, v in overrides.items()}}.items():
         section, leaf = key.split(".")
         data[section][leaf] = value
     data["data"]["background_images"] = 0

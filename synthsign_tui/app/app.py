@@ -1,14 +1,12 @@
-"""The dashboard application: opens the catalog, owns the runs executing in this process, routes their events.
+"""The dashboard application: opens the catalog, launches, resumes and cancels runs, and routes navigation.
 
-Screens read the catalog themselves (in workers); the app only starts, cancels and tracks runs. Each run
-executes in a thread worker through the engine; its events come back as `RunEvents` messages, at most ten
-batches a second, and go to whichever screen shows that run.
+Every run the dashboard starts lives in its own process (`engine.handle.RunHandle`), detached from this one:
+closing the dashboard, Ctrl-C or losing the terminal never stops it. Screens follow runs through the catalog
+(in workers), the same way whether this dashboard, another one or the command line started them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.worker import Worker
 
 from synthsign_tui.app.bindings import bindings_for
-from synthsign_tui.app.messages import CatalogReady, EventRelay, RunEvents, RunFinished, RunStarted
-from synthsign_tui.app.screens.modals import ConfirmModal, HelpScreen, ShowsWorkerErrors
+from synthsign_tui.app.messages import CatalogReady
+from synthsign_tui.app.screens.modals import HelpScreen, ShowsWorkerErrors
 from synthsign_tui.app.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
     from synthsign_tui.catalog import Catalog
     from synthsign_tui.config import RunConfig
+    from synthsign_tui.engine.handle import RunHandle
 
 IMAGE_MODES = ("auto", "halfblock", "graphics")
 
@@ -63,17 +61,13 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         self.poll_interval = poll_interval
         self.live_system = live_system
         self.catalog: Catalog | None = None
-        self.cancels: dict[int, threading.Event] = {}
-        self.launches: dict[int, Any] = {}  # run id -> dist.Launch started from the form
-        self.relays: dict[int, EventRelay] = {}
-        self.run_workers: list[Worker] = []
+        self.handles: dict[int, RunHandle] = {}  # runs launched or resumed from this dashboard
         self.sub_title = str(self.db_path)
 
     # ------------------------------------------------------------------ start-up
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
-        self.set_interval(1 / 4, self._flush_relays)
         # the catalog (SQLModel's import and the file) is read after the first frame, not while it is drawn
         self.call_after_refresh(self.open_catalog)
 
@@ -102,99 +96,84 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
         if self.launch_config is not None:
             self.launch(self.launch_config)
 
-    # ------------------------------------------------------------------ runs in this process
+    # ------------------------------------------------------------------ runs, each in its own process
 
-    def launch(self, config: RunConfig) -> None:
-        self.run_workers.append(self._execute(config, None))
-
-    def launch_processes(self, config: RunConfig, processes: int) -> None:
-        """Start the run as a detached `accelerate launch` of `processes` processes; follow it in the catalog."""
-        self._launch_detached(config, processes)
+    def launch(self, config: RunConfig, processes: int = 1) -> None:
+        """Start a run in its own process(es), detached: it outlives this dashboard and its terminal. The run
+        screen follows it through the catalog like any other run."""
+        self.notify(f"Launching {config.name!r}…", timeout=3)
+        self._launch(config, processes)
 
     @work(thread=True, exclusive=False, group="launches", exit_on_error=False)
-    def _launch_detached(self, config: RunConfig, processes: int) -> None:
-        import torch
+    def _launch(self, config: RunConfig, processes: int) -> None:
+        from synthsign_tui.engine.handle import RunHandle
 
-        from synthsign_tui.engine import processes as dist
-
-        devices = "cuda" if torch.cuda.is_available() else "cpu"
         assert self.catalog is not None  # opened on mount, before any key works
-        launch = dist.launch_detached(config, self.catalog, processes, devices)
-        self.launches[launch.run_id] = launch
-        self.call_from_thread(
-            self.notify, f"run #{launch.run_id}: {processes} processes on {devices}, log {launch.log_path}"
-        )
-        self.call_from_thread(self.open_run, launch.run_id)
+        handle = RunHandle.launch_new(config, self.catalog, processes=processes)
+        self.call_from_thread(self._launched, handle, "launched")
 
     def resume(self, run_id: int) -> None:
-        if run_id in self.cancels:
-            self.notify(f"run #{run_id} is already running here", severity="warning")
-            return
-        self.run_workers.append(self._execute(None, run_id))
+        """Continue a stopped run in its own process(es), as `launch` starts a new one (the engine refuses a
+        run that is not stopped, whoever started it; the error shows in a modal)."""
+        self.notify(f"Resuming run #{run_id}…", timeout=3)
+        self._resume(run_id)
 
-    @work(thread=True, exclusive=False, group="runs", exit_on_error=False)
-    def _execute(self, config: RunConfig | None, run_id: int | None) -> None:
-        from synthsign_tui import engine
+    @work(thread=True, exclusive=False, group="launches", exit_on_error=False)
+    def _resume(self, run_id: int) -> None:
+        from synthsign_tui.engine.handle import RunHandle
 
-        cancel = threading.Event()
         assert self.catalog is not None  # opened on mount, before any key works
-        if config is not None:
-            run_id = engine.create_run(config, self.catalog, command="synthsign (dashboard)").id
-        assert run_id is not None  # given, or just created
-        relay = EventRelay(self, run_id)
-        self.cancels[run_id] = cancel
-        self.relays[run_id] = relay
-        self.post_message(RunStarted(run_id, resumed=config is None))
-        try:
-            if config is not None:
-                engine.execute(run_id, self.catalog, on_event=relay, cancel=cancel)
-            else:
-                engine.resume_run(run_id, self.catalog, on_event=relay, cancel=cancel)
-        finally:
-            self.cancels.pop(run_id, None)
-            self.relays.pop(run_id, None)
-            relay.flush()
-            self.post_message(RunFinished(run_id))
+        handle = RunHandle.resume(self.catalog, run_id)
+        self.call_from_thread(self._launched, handle, "resumed")
 
-    def cancel_run(self, run_id: int) -> bool:
-        """Ask a run of this process to stop at its next item; False when it is not running here."""
-        launch = self.launches.get(run_id)
-        if launch is not None and launch.process.poll() is None:
-            from synthsign_tui.engine.processes import stop_launch
-
-            stop_launch(launch.process)  # every process cancels cleanly; resumable
-            return True
-        cancel = self.cancels.get(run_id)
-        if cancel is None:
-            return False
-        cancel.set()
-        return True
-
-    def _flush_relays(self) -> None:
-        for relay in list(self.relays.values()):
-            relay.flush()
-
-    def on_run_started(self, message: RunStarted) -> None:
+    def _launched(self, handle: RunHandle, verb: str) -> None:
         from synthsign_tui.app.screens.run import RunScreen
 
+        self.handles[handle.run_id] = handle  # written on the UI thread only
+        launch = handle.launch
+        assert launch is not None  # a handle that launched or resumed holds its launch
+        self.notify(
+            f"run #{handle.run_id} {verb} in its own process (pid {launch.process.pid}): it keeps running if you "
+            f"quit or the terminal closes. Log: {launch.log_path}",
+            timeout=6,
+        )
         screen = self.screen
-        if isinstance(screen, RunScreen) and screen.run_id == message.run_id:
-            screen.request_poll()
+        if isinstance(screen, RunScreen) and screen.run_id == handle.run_id:
+            screen.request_poll(now=True)
         else:
-            self.push_screen(RunScreen(message.run_id))
-        self._tell_screens(message)
+            self.push_screen(RunScreen(handle.run_id))
 
-    def on_run_events(self, message: RunEvents) -> None:
-        self._tell_screens(message)
+    def cancel_run(self, run_id: int) -> None:
+        """Ask a run to stop cleanly after its current item, wherever it runs on this machine (`RunHandle.cancel`)."""
+        self._cancel(run_id, self.handles.get(run_id))
 
-    def on_run_finished(self, message: RunFinished) -> None:
-        self._tell_screens(message)
+    @work(thread=True, exclusive=False, group="cancels", exit_on_error=False)
+    def _cancel(self, run_id: int, handle: RunHandle | None) -> None:
+        from synthsign_tui.engine.handle import RunHandle
 
-    def _tell_screens(self, message: Any) -> None:
-        for screen in self.screen_stack:
-            handler = getattr(screen, "on_run_message", None)
-            if handler is not None:
-                handler(message)
+        assert self.catalog is not None  # opened on mount, before any key works
+        handle = handle or RunHandle.attach(self.catalog, run_id)
+        if handle.cancel():
+            message, severity = (
+                f"Cancelling run #{run_id}: it stops after its current item, resumable.",
+                "information",
+            )
+        else:
+            run = handle.run()
+            status = run.display_status()
+            message = (
+                f"Run #{run_id} could not be reached (pid {run.pid} on {run.host}): cancel it on its machine."
+                if status in ("running", "queued")
+                else f"Run #{run_id} is {status}: nothing to cancel."
+            )
+            severity = "warning"
+        self.call_from_thread(self.notify, message, severity=severity)
+
+    def live_launches(self) -> list[int]:
+        """Runs launched from this dashboard whose process still runs."""
+        return sorted(
+            i for i, h in self.handles.items() if h.launch is not None and h.launch.process.poll() is None
+        )
 
     # ------------------------------------------------------------------ navigation shared by screens
 
@@ -218,36 +197,17 @@ class SynthSignApp(ShowsWorkerErrors, App[int]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        if not self.cancels:
-            self.exit(0)
-            return
-        ids = ", ".join(f"#{i}" for i in self.cancels)
+        """Quit at once: runs live on in their own processes; the terminal is told which (and how to follow)."""
+        self.exit(0, message=self.continuing_message())
 
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._cancel_all_and_exit()
-
-        self.push_screen(
-            ConfirmModal(
-                f"Run {ids} is still in progress.\n\nCancel it cleanly and quit? It stays resumable (`r`).",
-                yes="Cancel run and quit",
-                no="Keep running",
-            ),
-            answer,
+    def continuing_message(self) -> str | None:
+        ids = set(self.live_launches())
+        for screen in self.screen_stack:
+            ids.update(getattr(screen, "live_run_ids", list)())
+        if not ids:
+            return None
+        listed = ", ".join(f"#{i}" for i in sorted(ids))
+        return (
+            f"Run(s) {listed} continue in their own process(es). `synthsign` follows them again; "
+            f"`synthsign cancel RUN_ID` stops one."
         )
-
-    @work(exclusive=True, group="quit")
-    async def _cancel_all_and_exit(self) -> None:
-        self.notify("Cancelling: the run stops after its current item…")
-        for cancel in list(self.cancels.values()):
-            cancel.set()
-        for worker in list(self.run_workers):
-            if worker.is_running:
-                with contextlib.suppress(Exception):  # a failed run is recorded in the catalog
-                    await worker.wait()
-        self.exit(0)
-
-    def on_unmount(self) -> None:
-        # thread workers outlive the app unless told to stop: a run left here becomes cancelled, resumable
-        for cancel in list(self.cancels.values()):
-            cancel.set()

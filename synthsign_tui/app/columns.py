@@ -34,7 +34,7 @@ def _epochs(r, _now):
 
 
 def _duration(r, now):
-    if r.status == "running" and r.started_at:
+    if r.started_at and row_status(r, now) == "running":
         return fmt.duration((r.duration_s or 0) + now - max(r.started_at, r.finished_at or 0))
     return fmt.duration(r.duration_s)
 

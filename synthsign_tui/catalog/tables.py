@@ -83,6 +83,7 @@ class Run(SQLModel, table=True):
     # progress of the current stage
     progress_done: int = 0
     progress_total: int = 0
+    progress_rate: float | None = None  # items/s of the current stage, as the run measures it
     # generation statistics
     gen_images: int = 0
     gen_seconds: float | None = None
@@ -126,6 +127,13 @@ class Run(SQLModel, table=True):
             owner_host=self.owner_host,
             owner_start=self.owner_start,
         )
+
+    def progress_eta(self, now: float | None = None) -> float | None:
+        """Seconds left in the current stage at its recorded rate, counted from the last progress record."""
+        if not self.progress_rate or not self.progress_total or self.progress_done >= self.progress_total:
+            return None
+        left = (self.progress_total - self.progress_done) / self.progress_rate
+        return max(0.0, left - max(0.0, (now or time.time()) - (self.heartbeat_at or 0.0)))
 
 
 class EpochMetric(SQLModel, table=True):

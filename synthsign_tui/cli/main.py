@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_id", type=int)
     sp.add_argument("--until", choices=["generate", "train", "evaluate"], help="stop after this stage")
     sp.set_defaults(func=lambda args: _headless(args, None, resume=args.run_id, until=args.until))
+    sp = sub.add_parser(
+        "cancel", help="stop a running run cleanly (it stays resumable), wherever it was started"
+    )
+    sp.add_argument("run_id", type=int)
+    sp.set_defaults(func=lambda args: cmd_cancel(_catalog(args), args.run_id))
     sp = sub.add_parser("runs", help="list the runs in the catalog")
     sp.add_argument("--json", action="store_true", help="print a JSON list")
     sp.add_argument("--filter", default="", help="e.g. 'real_acc>0.9 generator=procedural status:done'")
@@ -267,21 +272,22 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
     """`run --processes N [--detach]`: record the run, then start `accelerate launch` on it."""
     import subprocess
 
-    import torch
-
     from synthsign_tui.engine import processes as dist
+    from synthsign_tui.engine.handle import RunHandle, launch_devices
 
     if dist.launched_processes() > 1:
         raise SynthSignError(
             "--processes starts its own `accelerate launch`; under a launch already, drop --processes and --detach"
         )
-    devices = "cuda" if torch.cuda.is_available() else "cpu"
+    devices = launch_devices()
     if detach:
-        launch = dist.launch_detached(config, catalog, processes, devices, until=until)
+        handle = RunHandle.launch_new(config, catalog, processes=processes, devices=devices, until=until)
+        launch = handle.launch
+        assert launch is not None  # a handle that launched holds its launch
         console.print(
             f"run [bold]{launch.run_id}[/] started in the background ({processes} process(es) on {devices}, "
             f"pid {launch.process.pid}); log {launch.log_path}\nfollow it with `synthsign show {launch.run_id}` "
-            "or the dashboard",
+            f"or the dashboard; stop it with `synthsign cancel {launch.run_id}`",
             highlight=False,
         )
         return 0
@@ -290,6 +296,7 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
     run_id, command = dist.prepare_launch(config, catalog, processes, devices, until=until)
     # its own session: a terminal's Ctrl-C or hang-up reaches only this process, which hands the signal on once
     process = subprocess.Popen(command, env=dist.launch_environment(devices), start_new_session=True)
+    dist.record_launcher(catalog.require_run(run_id).folder, process.pid)  # whom `synthsign cancel` signals
     signals: list[int] = []
 
     def on_signal(signum: int, count: int) -> None:
@@ -314,6 +321,25 @@ def cmd_launch(catalog: Catalog, config, processes: int, until: str | None, deta
     if status == "cancelled":
         return STOP_SIGNALS[signals[0]] if signals else EXIT_INTERRUPTED
     return 0 if status == "done" else process.returncode or EXIT_FAILED
+
+
+def cmd_cancel(catalog: Catalog, run_id: int) -> int:
+    """`cancel RUN_ID`: what `x` does in the dashboard, for a run started anywhere on this machine."""
+    from synthsign_tui.engine.handle import RunHandle
+
+    handle = RunHandle.attach(catalog, run_id)
+    status = handle.status()
+    if status not in ("running", "queued"):
+        raise SynthSignError(f"run {run_id} is {status}, not running: nothing to cancel")
+    if not handle.cancel():
+        raise SynthSignError(
+            f"run {run_id}'s process (pid {handle.run().pid}, host {handle.run().host}) cannot be reached from "
+            "here: cancel it on its machine"
+        )
+    console.print(
+        f"run {run_id} cancelling: it stops after its current item; `synthsign resume {run_id}` continues it"
+    )
+    return 0
 
 
 class _Reporter:
@@ -392,7 +418,8 @@ def run_headless(
     def work() -> None:
         run = catalog.require_run(dist.on_main(open_run))
         opened.append(run.id)
-        resumed = resume is not None and run.status != "queued"  # a queued run was recorded by a launcher
+        # a queued run was recorded (or queued again to resume) by a launcher: it resumes if it ever started
+        resumed = resume is not None and (run.status != "queued" or run.started_at is not None)
         if say:
             console.print(
                 f"run [bold]{run.id}[/] ({escape(run.name)}) in {escape(str(run.folder))}", highlight=False

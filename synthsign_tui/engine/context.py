@@ -233,5 +233,7 @@ class RunContext:
         eta = (total - done) / rate if rate else None
         if self.dist.is_main and (now - self._last_write > 0.5 or done >= total):
             self._last_write = now
-            self.records.heartbeat(self.run_id, stage=stage, progress_done=done, progress_total=total)
+            self.records.heartbeat(
+                self.run_id, stage=stage, progress_done=done, progress_total=total, progress_rate=rate
+            )  # what a viewer in another process shows as rate and ETA
         self.emit("progress", stage=stage, done=done, total=total, rate=rate, eta=eta, message=message)

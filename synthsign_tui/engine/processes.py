@@ -32,7 +32,7 @@ from synthsign_tui.catalog import Catalog
 from synthsign_tui.config import RunConfig
 from synthsign_tui.engine.context import Distributed
 from synthsign_tui.engine.device import DEVICES
-from synthsign_tui.engine.runner import create_run
+from synthsign_tui.engine.runner import check_resumable, create_run
 from synthsign_tui.errors import SynthSignError
 from synthsign_tui.files import write_atomic
 from synthsign_tui.vocab import STAGES
@@ -172,14 +172,66 @@ def launch_detached(
     """Record a queued run and start it in the background in `num_processes` processes; returns at once.
 
     The launcher runs in its own session (closing the dashboard or its terminal does not stop it) and writes
-    its output to `launch.log` in the run folder. `stop_launch` cancels it cleanly and leaves it resumable.
+    its output to `launch.log` in the run folder. `handle.RunHandle.cancel` (or `stop_launch`) cancels it cleanly
+    and leaves it resumable.
     """
     run_id, command = prepare_launch(config, catalog, num_processes, devices, until)
-    log_path = catalog.require_run(run_id).folder / "launch.log"
+    return start_detached(run_id, catalog, command, devices)
+
+
+def resume_detached(
+    run_id: int,
+    catalog: Catalog,
+    num_processes: int | None = None,
+    devices: str = "cuda",
+    until: str | None = None,
+) -> Launch:
+    """Start `synthsign resume RUN_ID` in the background, in as many processes as the run was launched with
+    (unless `num_processes` says otherwise); raises SynthSignError, starting nothing, when it cannot resume."""
+    run = catalog.require_run(run_id)
+    check_resumable(run)
+    if num_processes is None:
+        num_processes = launched_with(run.command)
+    command = launch_command(run_id, catalog, num_processes, devices, until)
+    catalog.update_run(run_id, status="queued", error=None)  # at once: its process takes seconds to start
+    return start_detached(run_id, catalog, command, devices)
+
+
+def launched_with(command: str | None) -> int:
+    """How many processes a recorded launch command starts (1 for a plain `synthsign run`)."""
+    words = shlex.split(command or "")
+    if "--num_processes" in words[:-1]:
+        value = words[words.index("--num_processes") + 1]
+        return int(value) if value.isdigit() else 1
+    return 1
+
+
+def start_detached(run_id: int, catalog: Catalog, command: list[str], devices: str) -> Launch:
+    """Start `command` (which executes run `run_id`) in its own session, output to the run's `launch.log`."""
+    run_dir = catalog.require_run(run_id).folder
+    log_path = run_dir / "launch.log"
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env=launch_environment(devices), start_new_session=True, cwd=os.getcwd(),
         )  # fmt: skip
-    log.info("run %d launched in %d process(es) as pid %d: %s", run_id, num_processes, process.pid, command)
+    record_launcher(run_dir, process.pid)
+    log.info("run %d launched as pid %d: %s", run_id, process.pid, command)
     return Launch(run_id, process, log_path, command)
+
+
+LAUNCHER_FILE = "launch.pid"  # the pid of the process that launched a run's process(es), in its run folder
+
+
+def record_launcher(run_dir: Path, pid: int) -> None:
+    write_atomic(Path(run_dir) / LAUNCHER_FILE, f"{pid}\n")
+
+
+def recorded_launcher(run_dir: str | Path | None) -> int | None:
+    """The launcher's pid that `record_launcher` wrote for a run folder, or None."""
+    if run_dir is None:
+        return None
+    try:
+        return int((Path(run_dir) / LAUNCHER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None

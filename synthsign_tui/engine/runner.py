@@ -203,7 +203,7 @@ def execute(
         for stage in STAGES[: last + 1]:
             dist.together(ctx.check_cancel)
             if dist.is_main:
-                catalog.update_run(run_id, stage=stage, progress_done=0, progress_total=0)
+                catalog.update_run(run_id, stage=stage, progress_done=0, progress_total=0, progress_rate=None)
             ctx.emit("status", stage=stage, message=f"stage {stage}", data={"status": "running"})
             dist.together(functools.partial(_stage_function(stage), ctx))
     except Cancelled:

@@ -150,7 +150,7 @@ async def test_predictions_filter_and_evaluation_column(tmp_path):
         await pilot.press("3")
         table = app.screen.query_one("#predictions", DataTable)
         assert table.row_count == len(everything) > 0
-        where = {str(table.get_row_at(i)[4]) for i in range(table.row_count)}
+        where = {str(table.get_row_at(i)[table.get_column_index("set")]) for i in range(table.row_count)}
         assert where == {f"{ev.name} ({ev.checkpoint})" for ev, _ in everything}
         box = app.screen.query_one("#pred-filter", Input)
         box.value = "wrong"

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -141,3 +142,24 @@ def test_predict_and_show_carry_the_boxes_of_whole_photo_decisions(tmp_path):
     assert len(real) == 3 and all(p["boxes"] and p["box"] for p in real)  # threshold 0: a sign in each
     evaluations = {(e["name"], e["checkpoint"]): e["mode"] for e in show["evaluations"]}
     assert evaluations[("real", "best")] == "whole-photo+flip"  # the preset averages with the mirror image
+
+
+def test_cancel_stops_a_detached_run_cleanly_and_refuses_a_stopped_one(tmp_path):
+    real = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "real")
+    out = synthsign("run", *TINY, "--set", "train.epochs=300", "--set", "train.image_size=32", "--set",
+                    f"evaluate.real_dir={real}", "--detach", cwd=tmp_path)  # fmt: skip
+    assert "synthsign cancel 1" in out.stdout
+
+    def status() -> str:
+        return json.loads(synthsign("runs", "--json", cwd=tmp_path).stdout)[0]["status"]
+
+    deadline = time.monotonic() + 120
+    while status() != "running":  # its process records itself (and its Ctrl-C/SIGTERM handler) when it starts
+        assert time.monotonic() < deadline, "the detached run never started"
+        time.sleep(0.5)
+    assert "run 1 cancelling" in synthsign("cancel", "1", cwd=tmp_path).stdout
+    while status() != "cancelled":
+        assert time.monotonic() < deadline, "the cancelled run never stopped"
+        time.sleep(0.5)
+    again = synthsign("cancel", "1", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "run 1 is cancelled, not running" in again.stderr

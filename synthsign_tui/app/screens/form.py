@@ -157,8 +157,8 @@ class FormScreen(ShowsWorkerErrors, Screen):
                 yield Label("processes", classes="field-label")
                 yield Input("1", id="processes", type="integer", compact=True)
                 yield Static(
-                    "1: in this dashboard; more: an `accelerate launch` on this box's GPUs (or CPU processes), "
-                    "in the background: it keeps going when the dashboard closes",
+                    "1: one process; more: an `accelerate launch` on this box's GPUs (or CPU processes); either way "
+                    "in the background: the run keeps going when the dashboard or its terminal closes",
                     classes="field-help",
                 )
             with Horizontal(id="form-buttons"):
@@ -421,10 +421,7 @@ class FormScreen(ShowsWorkerErrors, Screen):
         data, _ = self.form_data()
         config = cfg.validate(data, "the form")
         self.app.pop_screen()
-        if int(raw) > 1:
-            self.app.launch_processes(config, int(raw))
-        else:
-            self.app.launch(config)
+        self.app.launch(config, int(raw))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,8 +1,7 @@
 """One run, live or finished: progress per stage, plots, generated images, results, predictions and log.
 
-Everything drawn here comes from the catalog (so a finished run looks as it did live, and a run executing in
-another process can be followed too). Engine events of a run executing in this process only make the screen
-read sooner and carry the rate and ETA of the current stage.
+Everything drawn here comes from the catalog, rate and ETA included (the run records them with its progress),
+so a finished run looks as it did live, and a run looks the same whichever process or front end started it.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from textual.worker import get_current_worker
 
 from synthsign_tui import display as fmt
 from synthsign_tui.app.bindings import bindings_for
-from synthsign_tui.app.messages import RunEvents, RunFinished, RunStarted
 from synthsign_tui.app.screens.modals import ConfirmModal, ShowsWorkerErrors, edit_tags, export
 from synthsign_tui.app.widgets import (
     Line,
@@ -49,9 +47,10 @@ from synthsign_tui.catalog.reader import (
     find_evaluation,
     primary_evaluation,
 )
-from synthsign_tui.vocab import RESUMABLE, STAGES, SYNTHETIC_VAL
+from synthsign_tui.vocab import LIVE, RESUMABLE, STAGES, SYNTHETIC_VAL
 
 LIVE_POLL_S = 0.5  # a live run is read this often (other processes' writes show within about a second)
+IDLE_POLL_S = 5.0  # and a stopped one this often: another front end may resume it
 LIVE_DRAW_S = 1.0  # and its plots redrawn at most this often: drawing costs the training run CPU
 
 
@@ -89,7 +88,6 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self._plots_dirty = False
         self._plots_drawn_at = 0.0
         self._title_shown: Text | None = None
-        self._event_progress: dict[str, tuple[float, object]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,7 +127,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
             ("true", "true"),
             ("pred", "predicted"),
             ("conf", "conf"),
-            ("box", "box (x,y wxh)"),
+            ("box", "box"),
             ("set", "evaluation"),
             ("file", "file"),
         ):
@@ -150,13 +148,24 @@ class RunScreen(ShowsWorkerErrors, Screen):
     # ------------------------------------------------------------------ reading
 
     def _tick(self) -> None:
-        live = self.run is None or self.run.status in ("running", "queued")
-        if live or self._dirty:
+        live = self.run is None or self.run.display_status(self.app.clock()) in LIVE
+        if live or self._dirty or time.monotonic() - self._last_read >= IDLE_POLL_S:
             self.request_poll(now=True)
         if self._plots_dirty and time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S:
             self._draw_plots()
+        if self.run is not None and live and self._polling:
+            return  # the read's answer redraws the header and stages (elapsed time, ETA): one repaint, not two
         if self.run is not None and live:
-            self._show_header()
+            self._show_header()  # elapsed time and ETA move between reads
+            self._show_stages()
+
+    def live_run_ids(self) -> list[int]:
+        """This run, while it runs (the app lists such runs when it quits)."""
+        return (
+            [self.run_id]
+            if self.run is not None and self.run.display_status(self.app.clock()) in LIVE
+            else []
+        )
 
     def request_poll(self, now: bool = False) -> None:
         """Read what is new. Event-driven requests coalesce to one read per LIVE_POLL_S (the tick does it)."""
@@ -196,7 +205,7 @@ class RunScreen(ShowsWorkerErrors, Screen):
                 self.step_loss.append(self.axis.x(epoch), loss)
             self.epochs = update.epochs
             self._plots_dirty = True
-        live = update.run.status in ("running", "queued")
+        live = update.run.status in LIVE
         if self._plots_dirty and (not live or time.monotonic() - self._plots_drawn_at >= LIVE_DRAW_S):
             self._draw_plots()  # a live run redraws at most once a second (else on a later tick)
         if update.logs:
@@ -242,10 +251,8 @@ class RunScreen(ShowsWorkerErrors, Screen):
         stages = self.query_one("#stages", StageProgress)
         current = STAGES.index(run.stage) if run.stage in STAGES else -1
         finished = run.status == "done"
+        running = run.display_status(self.app.clock()) == "running"
         for i, stage in enumerate(STAGES):
-            seen = self._event_progress.get(stage)
-            if seen and run.status == "running" and i == current and seen[1].done >= run.progress_done:
-                continue  # the engine's own event (with rate and ETA) is as new as the catalog
             if i < current or (finished and i <= current):
                 stages.set_stage(stage, 1, 1, self._stage_summary(stage))
             elif i == current:
@@ -254,7 +261,13 @@ class RunScreen(ShowsWorkerErrors, Screen):
                     stage,
                     run.progress_done,
                     total,
-                    progress_detail(run.progress_done, total, None, None, stage),
+                    progress_detail(
+                        run.progress_done,
+                        total,
+                        run.progress_rate if running else None,
+                        run.progress_eta(self.app.clock()) if running else None,
+                        stage,
+                    ),  # fmt: skip
                 )
             else:
                 stages.set_stage(stage, 0, 1, "waiting")
@@ -405,24 +418,6 @@ class RunScreen(ShowsWorkerErrors, Screen):
     def on_preview_decoded(self, message: PreviewDecoded) -> None:
         self.query_one("#preview-image").image = message.image
 
-    # ------------------------------------------------------------------ live events
-
-    def on_run_message(self, message: RunStarted | RunEvents | RunFinished) -> None:
-        if message.run_id != self.run_id:
-            return
-        if isinstance(message, RunStarted):
-            self._event_progress.clear()
-        if isinstance(message, RunEvents):
-            stages = self.query_one("#stages", StageProgress)
-            for event in message.events:
-                if event.kind == "progress" and event.stage:
-                    self._event_progress[event.stage] = (time.monotonic(), event)
-                    detail = progress_detail(event.done, event.total, event.rate, event.eta, event.stage)
-                    stages.set_stage(event.stage, event.done, event.total, detail)
-            if all(e.kind == "progress" for e in message.events):
-                return
-        self.request_poll()
-
     # ------------------------------------------------------------------ actions
 
     def action_tab(self, number: int) -> None:
@@ -442,19 +437,14 @@ class RunScreen(ShowsWorkerErrors, Screen):
         self._draw_plots()
 
     def action_cancel_run(self) -> None:
-        if self.run_id not in self.app.cancels:
-            status = self.run.display_status(self.app.clock()) if self.run else "unknown"
-            if status == "running":
-                self.notify(
-                    f"Run #{self.run_id} runs in another process (pid {self.run.pid}); stop it there."
-                )
-            else:
-                self.notify(f"Run #{self.run_id} is {status}, not running.")
+        status = self.run.display_status(self.app.clock()) if self.run else "unknown"
+        if status not in LIVE:
+            self.notify(f"Run #{self.run_id} is {status}, not running.")
             return
 
         def answer(yes: bool | None) -> None:
-            if yes and self.app.cancel_run(self.run_id):
-                self.notify("Cancelling: the run stops after its current item, and stays resumable.")
+            if yes:
+                self.app.cancel_run(self.run_id)
 
         self.app.push_screen(
             ConfirmModal(

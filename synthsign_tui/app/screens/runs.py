@@ -38,7 +38,7 @@ from synthsign_tui.app.messages import CatalogChanged
 from synthsign_tui.app.screens.modals import ColumnsModal, ConfirmModal, ShowsWorkerErrors, edit_tags, export
 from synthsign_tui.app.screens.welcome import welcome_facts, welcome_presets, welcome_text
 from synthsign_tui.errors import SynthSignError
-from synthsign_tui.vocab import RESUMABLE
+from synthsign_tui.vocab import LIVE, RESUMABLE
 
 PAGE = 100
 NEEDS_A_RUN = {
@@ -91,6 +91,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         self._ready = False
         self._settings_requested = False
         self._ticks = 0
+        self._live_shown: dict[tuple[int, str], str] = {}  # time-dependent cells as last drawn
         self._generation = 0  # bumped by each reload: answers to older queries are dropped
         self._poll_timer: Timer | None = None
         self.presets: list[tuple[str, str]] | None = (
@@ -209,6 +210,7 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         if message.generation != self._generation:
             return
         self._loading = False
+        self._live_shown.clear()
         if message.text != self._good_filter:  # saved only once the catalog has run it
             self._good_filter = message.text
             self._save(settings.FILTER, message.text)
@@ -289,14 +291,35 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         return True
 
     def poll(self) -> None:
-        """Every tick while a run is live (here or in the table), every other tick otherwise."""
+        """Every tick while a run is live (launched here or in the table), every other tick otherwise; live
+        rows' status and elapsed time are redrawn every tick (a run whose process died reads `interrupted`)."""
+        if self.app.screen is not self:
+            return  # under another screen: nothing to draw (it reloads when it shows again)
         self._ticks += 1
         now = self.app.clock()
-        live = self.app.cancels or any(
-            row_status(r, now) in ("running", "queued") for r in self.rows.values()
-        )
+        live = bool(self.app.live_launches()) | self._refresh_live_rows(now)
         if self.catalog is not None and not self._loading and (live or self._ticks % 2 == 0):
             self._poll(self.filter_text, self.last_update)
+
+    def _refresh_live_rows(self, now: float) -> bool:
+        """Redraw the time-dependent cells (status, elapsed time) of runs recorded as live; True if any is."""
+        keys = [k for k in ("status", "duration") if k in self.columns]
+        live = False
+        for row in self.rows.values():
+            if row.status not in LIVE:
+                continue
+            live = live or row_status(row, now) in LIVE
+            for key in keys:
+                cell = known_column(key).cell(row, now)
+                if self._live_shown.get((row.id, key)) != str(cell):
+                    self._live_shown[(row.id, key)] = str(cell)
+                    self.table.update_cell(str(row.id), key, cell)
+        return live
+
+    def live_run_ids(self) -> list[int]:
+        """Runs of the table that run now (the app lists them when it quits)."""
+        now = self.app.clock()
+        return [r.id for r in self.rows.values() if r.status in LIVE and row_status(r, now) in LIVE]
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self, text: str, since: float) -> None:
@@ -321,6 +344,8 @@ class RunsScreen(ShowsWorkerErrors, Screen):
         now = self.app.clock()
         table = self.table
         for row in message.rows:
+            self._live_shown.pop((row.id, "status"), None)
+            self._live_shown.pop((row.id, "duration"), None)
             old = self.rows[row.id]
             self.rows[row.id] = row
             for key, old_cell, new_cell in zip(
