@@ -16,7 +16,7 @@ from synthsign_tui.config import load_config
 from synthsign_tui.engine import create_run
 
 TINY = ["--set", "data.images_per_class=4", "--set", "data.background_images=0", "--set", "generator.height=32",
-        "--set", "generator.width=32"]  # fmt: skip
+        "--set", "generator.width=32", "--set", "localiser.scenes=0"]  # fmt: skip
 
 
 def synthsign(*args, cwd, env=None):
