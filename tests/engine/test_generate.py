@@ -196,9 +196,12 @@ def test_diffusers_generator_from_a_local_folder(tmp_path, tiny_zimage_dir):
         assert a.shape == (64, 64, 3) and np.abs(a - b).max() <= 1
 
 
-def test_missing_model_fails_the_run_with_a_clear_error(tmp_path):
-    cfg = load_config(preset="road-signs-zimage", overrides=[f"generator.model='{tmp_path / 'nowhere'}'"])
+def test_a_missing_model_is_refused_before_any_run_is_recorded(tmp_path):
+    import pytest
+
+    from synthsign_tui.errors import ConfigError
+
     catalog = Catalog(tmp_path / "runs.db")
-    run = catalog.get_run(start_run(cfg, catalog, until="generate"))
-    assert run.status == "failed"
-    assert "procedural" in run.error and "Traceback" not in run.error
+    with pytest.raises(ConfigError, match="does not exist.*give an existing folder or a hub id"):
+        load_config(preset="road-signs-zimage", overrides=[f"generator.model='{tmp_path / 'nowhere'}'"])
+    assert catalog.list_runs() == []

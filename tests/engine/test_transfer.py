@@ -17,7 +17,9 @@ import real_transfer  # noqa: E402
 from synthsign_tui.engine.generators.procedural import render
 
 TOY = ["--set", "data.images_per_class=4", "--set", "data.background_images=2", "--set", "generator.height=32",
-       "--set", "generator.width=32", "--set", "train.image_size=32", "--set", "train.epochs=1"]  # fmt: skip
+       "--set", "generator.width=32", "--set", "train.image_size=32", "--set", "train.epochs=1",
+       "--set", "localiser.scenes=6", "--set", "localiser.steps=2", "--set", "localiser.scene_width=96",
+       "--set", "localiser.scene_height=64", "--set", "localiser.width=8", "--set", "localiser.crop=0"]  # fmt: skip
 
 
 @pytest.fixture()
@@ -41,7 +43,7 @@ def test_benchmark_tables_seeds_real_baseline_and_scaling(tmp_path, real_root, c
     assert [r["seed"] for r in report["runs"]] == [0, 1]
     summary = report["summary"]
     assert set(summary) == {"crops", "scenes"}
-    assert summary["scenes"]["mode"] == "multicrop"
+    assert summary["scenes"]["mode"] == "whole-photo+flip"  # the preset's localiser finds the sign first
     assert summary["crops"]["mode"] == "single+flip"  # the preset's flip averaging reaches the benchmark
     for s in summary.values():
         assert s["n_images"] == 6 and len(s["balanced_accuracy"]) == 2
