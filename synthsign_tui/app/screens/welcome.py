@@ -12,12 +12,11 @@ from rich.text import Text
 
 WELCOME = """[b]Welcome to SynthSign[/b]
 
-SynthSign trains an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion \
-model from your prompts) and measures how well it transfers to [i]real[/i] photos. A run generates its images, \
-trains, then predicts every photo of a real folder; all of it stays in this catalog to compare runs later.
+Train an image classifier on [i]synthetic[/i] images (drawn procedurally, or made by a diffusion model from \
+your prompts) and measure how well it transfers to [i]real[/i] photos; every run stays in this catalog.
 
-[b]Start here:[/b] press [reverse] 1 [/reverse] for {first}, then [reverse] ctrl+s [/reverse] in the form \
-launches it and you watch it live. Keys [reverse] 1 [/reverse]-[reverse] {last} [/reverse] open these presets:
+[b]Start here:[/b] press [reverse] 1 [/reverse] for {first}, then [reverse] ctrl+s [/reverse] launches it and \
+you watch it live. Keys [reverse] 1 [/reverse]-[reverse] {last} [/reverse] open these presets:
 """
 WELCOME_ORDER = ("road-signs-quick", "road-signs-offline", "road-signs-zimage")  # the first is "start here"
 
@@ -44,7 +43,10 @@ def welcome_text(presets: list[tuple[str, str]] | None, facts: dict[str, Any] | 
         state = "[dim]checking…[/]" if needs is None else "[green]✓ ready here[/]" if not needs else ""
         grid.add_row(f"[reverse] {i} [/]", f"[b cyan]{name}[/]", Text.from_markup(f"{about}  {state}"))
         for note in needs or []:
-            grid.add_row("", "", Text.from_markup(f"[yellow]! {escape(note)}[/]"))
+            # one line each (the full text is in the form's readiness check): 80x24 keeps the rest in view
+            line = Text.from_markup(f"[yellow]! {escape(note)}[/]", overflow="ellipsis")
+            line.no_wrap = True
+            grid.add_row("", "", line)
     real = escape(facts["real"]) if facts else "…"
     end = (
         f"\nRun folders (images, checkpoints, logs): [b]{escape(runs_dir)}/[/b]. Real photos: {real}; for your "
